@@ -1,0 +1,105 @@
+# coex - build, test, run, bench, fuzz.  See README.md.
+#
+#   make            build bin/coexctl (and later bin/coexd) into build/
+#   make test       unit tests (plain and ASan+UBSan), CLI tests, bounded fuzzing, lint
+#   make run        the main job (see README.md)
+#   make bench      micro-benchmarks (bench/)
+#   make fuzz       fuzz every target for FUZZ_SECONDS (default 60) each
+
+SHELL   := /bin/bash
+CC      ?= cc
+CLANG   ?= clang
+PKGS    := sqlite3
+CSTD    := -std=c11 -D_POSIX_C_SOURCE=200809L -D_DEFAULT_SOURCE
+WARN    := -Wall -Wextra -Wstrict-prototypes -Wformat=2 -Werror
+INC     := -Isrc/core -Isrc/mail -Isrc/dir
+CFLAGS  ?= -O2 -g
+ALL_CFLAGS = $(CSTD) $(WARN) $(INC) $(CFLAGS) $(shell pkg-config --cflags $(PKGS)) -MMD -MP
+LIBS    := $(shell pkg-config --libs $(PKGS)) -lpthread
+SANFLAGS := -O1 -g -fsanitize=address,undefined -fno-omit-frame-pointer -fno-sanitize-recover=all
+FUZZ_SECONDS ?= 60
+
+B   := build
+LIB_SRCS := $(wildcard src/core/*.c src/mail/*.c src/dir/*.c)
+UNIT_TESTS := $(patsubst tests/unit/%.c,%,$(wildcard tests/unit/test_*.c))
+FUZZ_TARGETS := $(patsubst tests/fuzz/%.c,%,$(wildcard tests/fuzz/fuzz_*.c))
+
+REL_OBJS := $(LIB_SRCS:%.c=$(B)/rel/%.o)
+SAN_OBJS := $(LIB_SRCS:%.c=$(B)/san/%.o)
+
+.PHONY: all test unit unit-san cli fuzz fuzz-build lint run bench clean deps
+all: $(B)/bin/coexctl
+
+$(B)/rel/%.o: %.c
+	@mkdir -p $(dir $@)
+	$(CC) $(ALL_CFLAGS) -c $< -o $@
+
+$(B)/san/%.o: %.c
+	@mkdir -p $(dir $@)
+	$(CC) $(CSTD) $(WARN) $(INC) $(SANFLAGS) $(shell pkg-config --cflags $(PKGS)) -MMD -MP -c $< -o $@
+
+$(B)/bin/coexctl: $(B)/rel/src/cmd/coexctl.o $(REL_OBJS)
+	@mkdir -p $(dir $@)
+	$(CC) $(CFLAGS) -o $@ $^ $(LIBS)
+
+$(B)/san/bin/coexctl: $(B)/san/src/cmd/coexctl.o $(SAN_OBJS)
+	@mkdir -p $(dir $@)
+	$(CC) $(SANFLAGS) -o $@ $^ $(LIBS)
+
+# unit tests: cmocka, one binary per module, in both builds
+$(B)/rel/tests/%: $(B)/rel/tests/unit/%.o $(REL_OBJS)
+	@mkdir -p $(dir $@)
+	$(CC) $(CFLAGS) -o $@ $^ $(LIBS) $(shell pkg-config --libs cmocka)
+
+$(B)/san/tests/%: $(B)/san/tests/unit/%.o $(SAN_OBJS)
+	@mkdir -p $(dir $@)
+	$(CC) $(SANFLAGS) -o $@ $^ $(LIBS) $(shell pkg-config --libs cmocka)
+
+unit: $(UNIT_TESTS:%=$(B)/rel/tests/%)
+	@set -e; for t in $^; do echo "== $$t"; (cd tests/unit && ../../$$t); done
+
+unit-san: $(UNIT_TESTS:%=$(B)/san/tests/%)
+	@set -e; for t in $^; do echo "== $$t (asan+ubsan)"; (cd tests/unit && ASAN_OPTIONS=detect_leaks=1 UBSAN_OPTIONS=print_stacktrace=1 ../../$$t); done
+
+# CLI tests drive the real coexctl (the sanitizer build) with pytest
+cli: $(B)/bin/coexctl $(B)/san/bin/coexctl
+	COEXCTL=$(CURDIR)/$(B)/san/bin/coexctl /usr/bin/python3 -m pytest -q tests/integration
+
+# fuzzing: clang libFuzzer + ASan/UBSan over the pure mail code
+$(B)/fuzz/%: tests/fuzz/%.c $(LIB_SRCS)
+	@mkdir -p $(dir $@)
+	$(CLANG) $(CSTD) $(INC) -g -O1 -fsanitize=fuzzer,address,undefined -fno-sanitize-recover=all \
+	    -o $@ $< $(filter-out src/dir/dirstore.c,$(LIB_SRCS))
+
+fuzz-build: $(FUZZ_TARGETS:%=$(B)/fuzz/%)
+
+fuzz: fuzz-build
+	@set -e -o pipefail; for t in $(FUZZ_TARGETS); do \
+	    mkdir -p $(B)/fuzz/corpus-$$t; \
+	    echo "== $$t for $(FUZZ_SECONDS)s"; \
+	    $(B)/fuzz/$$t -max_total_time=$(FUZZ_SECONDS) -timeout=10 -rss_limit_mb=2048 \
+	        -print_final_stats=1 $(B)/fuzz/corpus-$$t tests/fuzz/corpus/$${t#fuzz_} 2>&1 | tail -n 12; \
+	done
+
+# banned functions (STYLE.md), like curl's checksrc
+lint:
+	@! grep -rnE '\b(sprintf|strcpy|strcat|strtok|atoi|gets)\s*\(' src tests/unit tests/fuzz bench --include='*.c' --include='*.h' \
+	    || (echo "lint: banned function (see STYLE.md)"; exit 1)
+	@echo "lint: ok"
+
+test: lint unit unit-san cli fuzz
+	@echo "all tests passed"
+
+deps:
+	./scripts/install-deps.sh
+
+run: all
+	./scripts/demo.sh
+
+bench: $(B)/bin/rewrite_bench $(B)/bin/dir_bench
+	./bench/run.sh
+
+clean:
+	rm -rf $(B)
+
+-include $(shell find $(B) -name '*.d' 2>/dev/null)

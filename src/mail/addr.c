@@ -1,0 +1,497 @@
+/*
+ * addr - RFC 5322 / RFC 6532 address-list tokenizer returning spans.
+ *
+ * A small lexer turns the field body into tokens (atom runs, quoted strings,
+ * domain literals, whole angle-addrs and single specials), skipping CFWS. The
+ * list is then split at top-level "," ";" ":" and every element is parsed from
+ * its tokens. Dots are lexed as part of atom runs, which covers dot-atom,
+ * obs-phrase ("John Q. Public") and obs-local-part in one token kind.
+ *
+ * Deliberately lenient where real mail is sloppy and rewriting stays safe: a
+ * local part may have empty dot-separated words ("a..b", Japanese carriers);
+ * a group may have an empty display name; CR and LF count as white space.
+ * Strict where a wrong span could corrupt the field: the domain must be a
+ * dot-atom or a literal, the whole element must be consumed, brackets, quotes
+ * and comments must close.
+ */
+#include "addr.h"
+
+#include <string.h>
+
+enum addr_tok_kind {
+    TOK_END,
+    TOK_ATOM,    /* run of atext, UTF-8 bytes and dots */
+    TOK_QSTRING, /* "..." including the quotes */
+    TOK_LITERAL, /* [...] including the brackets */
+    TOK_ANGLE,   /* <...> including the brackets */
+    TOK_SPECIAL, /* one other byte: , ; : @ and anything not allowed */
+    TOK_BAD,     /* unterminated quote, literal, comment or angle */
+};
+
+struct addr_tok {
+    enum addr_tok_kind kind;
+    size_t start; /* first byte */
+    size_t end;   /* one past the last byte */
+};
+
+struct addr_lex {
+    const char *s;
+    size_t end; /* lexing stops here */
+    size_t pos;
+};
+
+/* addr_is_atext - RFC 5322 atext plus RFC 6532 UTF8-non-ascii */
+static int addr_is_atext(unsigned char c)
+{
+    if (c >= 0x80)
+        return 1;
+    if ((c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9'))
+        return 1;
+    return c != '\0' && strchr("!#$%&'*+-/=?^_`{|}~", c) != NULL;
+}
+
+static int addr_is_wsp(unsigned char c)
+{
+    return c == ' ' || c == '\t' || c == '\r' || c == '\n';
+}
+
+/* addr_skip_comment - pos is at "("; skip the nested comment; -1 if it never closes */
+static int addr_skip_comment(struct addr_lex *lx)
+{
+    int depth = 0;
+    while (lx->pos < lx->end) {
+        unsigned char c = (unsigned char)lx->s[lx->pos];
+        if (c == '\\') {
+            lx->pos += 2;
+            continue;
+        }
+        lx->pos++;
+        if (c == '(')
+            depth++;
+        else if (c == ')' && --depth == 0)
+            return 0;
+    }
+    lx->pos = lx->end;
+    return -1;
+}
+
+/* addr_skip_cfws - skip white space and comments; -1 on an unterminated comment */
+static int addr_skip_cfws(struct addr_lex *lx)
+{
+    while (lx->pos < lx->end) {
+        unsigned char c = (unsigned char)lx->s[lx->pos];
+        if (addr_is_wsp(c))
+            lx->pos++;
+        else if (c == '(') {
+            if (addr_skip_comment(lx) < 0)
+                return -1;
+        } else
+            break;
+    }
+    return 0;
+}
+
+/*
+ * addr_scan_until - pos is after an opening delimiter; find close, honouring
+ * quoted-pairs. A NUL, even escaped (obs-qp), ends the scan as bad: it is not
+ * qtext or dtext, and inside a key it would cut the C string short.
+ */
+static int addr_scan_until(struct addr_lex *lx, char close)
+{
+    while (lx->pos < lx->end) {
+        char c = lx->s[lx->pos];
+        if (c == '\0')
+            return -1;
+        if (c == '\\') {
+            if (lx->pos + 1 < lx->end && lx->s[lx->pos + 1] == '\0')
+                return -1;
+            lx->pos += 2;
+            continue;
+        }
+        lx->pos++;
+        if (c == close)
+            return 0;
+        if (close == ']' && c == '[')
+            return -1;
+    }
+    lx->pos = lx->end;
+    return -1;
+}
+
+/* addr_scan_angle - pos is after "<"; find the matching ">" past quotes, literals, comments */
+static int addr_scan_angle(struct addr_lex *lx)
+{
+    while (lx->pos < lx->end) {
+        char c = lx->s[lx->pos];
+        if (c == '>') {
+            lx->pos++;
+            return 0;
+        }
+        if (c == '"' || c == '[') {
+            lx->pos++;
+            if (addr_scan_until(lx, c == '"' ? '"' : ']') < 0)
+                return -1;
+        } else if (c == '(') {
+            if (addr_skip_comment(lx) < 0)
+                return -1;
+        } else if (c == '<') {
+            return -1;
+        } else
+            lx->pos++;
+    }
+    return -1;
+}
+
+/* addr_next - the next token after CFWS */
+static void addr_next(struct addr_lex *lx, struct addr_tok *tok)
+{
+    if (addr_skip_cfws(lx) < 0) {
+        tok->kind = TOK_BAD;
+        tok->start = tok->end = lx->end;
+        return;
+    }
+    tok->start = lx->pos;
+    if (lx->pos >= lx->end) {
+        tok->kind = TOK_END;
+        tok->end = lx->pos;
+        return;
+    }
+    unsigned char c = (unsigned char)lx->s[lx->pos];
+    int rc = 0;
+    if (c == '"') {
+        lx->pos++;
+        tok->kind = TOK_QSTRING;
+        rc = addr_scan_until(lx, '"');
+    } else if (c == '[') {
+        lx->pos++;
+        tok->kind = TOK_LITERAL;
+        rc = addr_scan_until(lx, ']');
+    } else if (c == '<') {
+        lx->pos++;
+        tok->kind = TOK_ANGLE;
+        rc = addr_scan_angle(lx);
+    } else if (addr_is_atext(c) || c == '.') {
+        tok->kind = TOK_ATOM;
+        while (lx->pos < lx->end &&
+               (addr_is_atext((unsigned char)lx->s[lx->pos]) || lx->s[lx->pos] == '.'))
+            lx->pos++;
+    } else {
+        tok->kind = TOK_SPECIAL;
+        lx->pos++;
+    }
+    if (rc < 0) {
+        tok->kind = TOK_BAD;
+        lx->pos = lx->end;
+    }
+    if (lx->pos > lx->end)
+        lx->pos = lx->end;
+    tok->end = lx->pos;
+}
+
+static int addr_tok_is(const char *s, const struct addr_tok *t, char special)
+{
+    return t->kind == TOK_SPECIAL && s[t->start] == special;
+}
+
+static int addr_tok_is_word(const struct addr_tok *t)
+{
+    return t->kind == TOK_ATOM || t->kind == TOK_QSTRING;
+}
+
+/*
+ * addr_spec_from_tokens - tok[0..n) must be exactly local-part "@" domain.
+ * Fills the spec, local and domain spans and flags; -1 if not an addr-spec.
+ */
+static int addr_spec_from_tokens(const char *s, const struct addr_tok *tok, size_t n,
+                                 struct addr_mailbox *m)
+{
+    size_t at = 0;
+    while (at < n && addr_tok_is_word(&tok[at]))
+        at++;
+    if (at == 0 || at + 1 >= n || !addr_tok_is(s, &tok[at], '@'))
+        return -1;
+    /* obs-local-part: words must be joined by dots, not juxtaposed */
+    for (size_t i = 1; i < at; i++) {
+        int dot_between = (tok[i - 1].kind == TOK_ATOM && s[tok[i - 1].end - 1] == '.') ||
+                          (tok[i].kind == TOK_ATOM && s[tok[i].start] == '.');
+        if (!dot_between)
+            return -1;
+    }
+    size_t dstart = at + 1;
+    if (tok[dstart].kind == TOK_LITERAL) {
+        if (dstart + 1 != n)
+            return -1;
+        m->flags |= ADDR_F_LITERAL;
+    } else {
+        /* obs-domain: atoms joined by dots, possibly with CFWS in between */
+        size_t i;
+        for (i = dstart; i < n; i++) {
+            if (tok[i].kind != TOK_ATOM)
+                return -1;
+            if (i > dstart && s[tok[i - 1].end - 1] != '.' && s[tok[i].start] != '.')
+                return -1;
+            if (i > dstart && s[tok[i - 1].end - 1] == '.' && s[tok[i].start] == '.')
+                return -1;
+            if (s[tok[i].start] == '.' && i == dstart)
+                return -1;
+            for (size_t k = tok[i].start + 1; k < tok[i].end; k++)
+                if (s[k] == '.' && s[k - 1] == '.')
+                    return -1;
+        }
+        if (s[tok[n - 1].end - 1] == '.')
+            return -1;
+    }
+    for (size_t i = 0; i < at; i++)
+        if (tok[i].kind == TOK_QSTRING)
+            m->flags |= ADDR_F_QUOTED;
+    for (size_t i = 1; i < n; i++)
+        if (tok[i].start != tok[i - 1].end)
+            m->flags |= ADDR_F_OBS;
+    m->local.off = tok[0].start;
+    m->local.len = tok[at - 1].end - tok[0].start;
+    m->domain.off = tok[dstart].start;
+    m->domain.len = tok[n - 1].end - tok[dstart].start;
+    m->spec.off = tok[0].start;
+    m->spec.len = tok[n - 1].end - tok[0].start;
+    return 0;
+}
+
+/* addr_parse_angle - parse the inside of an angle-addr token */
+static int addr_parse_angle(const char *s, const struct addr_tok *angle, struct addr_mailbox *m)
+{
+    struct addr_lex lx = {s, angle->end - 1, angle->start + 1};
+    struct addr_tok tok[LIMIT_ELEMENT_TOKENS];
+    size_t n = 0;
+    struct addr_tok t;
+
+    addr_next(&lx, &t);
+    if (addr_tok_is(s, &t, '@')) {
+        /* obs-route: 1#("@" domain) ":" -- skip to the colon */
+        while (t.kind != TOK_END && !addr_tok_is(s, &t, ':')) {
+            if (t.kind == TOK_BAD || t.kind == TOK_QSTRING || t.kind == TOK_ANGLE)
+                return -1;
+            addr_next(&lx, &t);
+        }
+        if (t.kind == TOK_END)
+            return -1;
+        m->flags |= ADDR_F_ROUTE;
+        addr_next(&lx, &t);
+    }
+    while (t.kind != TOK_END) {
+        if (t.kind == TOK_BAD || t.kind == TOK_ANGLE || n == LIMIT_ELEMENT_TOKENS)
+            return -1;
+        tok[n++] = t;
+        addr_next(&lx, &t);
+    }
+    return addr_spec_from_tokens(s, tok, n, m);
+}
+
+/* addr_parse_element - one mailbox from the tokens of a list element */
+static int addr_parse_element(const char *s, const struct addr_tok *tok, size_t n,
+                              struct addr_mailbox *m)
+{
+    size_t angle = n;
+    for (size_t i = 0; i < n; i++) {
+        if (tok[i].kind == TOK_BAD)
+            return -1;
+        if (tok[i].kind == TOK_ANGLE && angle == n)
+            angle = i;
+    }
+    if (angle == n)
+        return addr_spec_from_tokens(s, tok, n, m);
+    if (angle != n - 1)
+        return -1;
+    for (size_t i = 0; i < angle; i++)
+        if (!addr_tok_is_word(&tok[i]))
+            return -1;
+    m->flags |= ADDR_F_ANGLE;
+    if (angle > 0) {
+        m->name.off = tok[0].start;
+        m->name.len = tok[angle - 1].end - tok[0].start;
+    }
+    return addr_parse_angle(s, &tok[angle], m);
+}
+
+/* addr_trim - shrink [start, end) past surrounding white space */
+static struct addr_span addr_trim(const char *s, size_t start, size_t end)
+{
+    while (start < end && addr_is_wsp((unsigned char)s[start]))
+        start++;
+    while (end > start && addr_is_wsp((unsigned char)s[end - 1]))
+        end--;
+    return (struct addr_span){start, end - start};
+}
+
+/* addr_parse_list - tokenize an address-list field body */
+size_t addr_parse_list(const char *in, size_t len, struct addr_mailbox *out, size_t max)
+{
+    struct addr_lex lx = {in, len, 0};
+    struct addr_tok tok[LIMIT_ELEMENT_TOKENS];
+    size_t count = 0;
+    int in_group = 0;
+
+    for (;;) {
+        size_t elem_start = lx.pos;
+        size_t n = 0;
+        int overflow = 0, group_error = 0;
+        struct addr_tok t;
+
+        for (;;) {
+            addr_next(&lx, &t);
+            if (t.kind == TOK_END || addr_tok_is(in, &t, ',') || addr_tok_is(in, &t, ';'))
+                break;
+            if (addr_tok_is(in, &t, ':')) {
+                int phrase = 1;
+                for (size_t i = 0; i < n; i++)
+                    phrase &= addr_tok_is_word(&tok[i]);
+                if (in_group || !phrase || overflow) {
+                    group_error = 1;
+                    continue;
+                }
+                in_group = 1; /* a group's display name: members follow */
+                n = 0;
+                elem_start = lx.pos;
+                continue;
+            }
+            if (n == LIMIT_ELEMENT_TOKENS)
+                overflow = 1;
+            else
+                tok[n++] = t;
+        }
+        size_t elem_end = t.kind == TOK_END ? lx.pos : t.start;
+        if (n > 0 || overflow || group_error) {
+            struct addr_mailbox m;
+            memset(&m, 0, sizeof(m));
+            m.whole = addr_trim(in, elem_start, elem_end);
+            if (overflow || group_error || addr_parse_element(in, tok, n, &m) < 0) {
+                struct addr_span whole = m.whole;
+                memset(&m, 0, sizeof(m));
+                m.whole = whole;
+                m.flags = ADDR_F_BAD;
+            }
+            if (in_group)
+                m.flags |= ADDR_F_GROUP;
+            if (count < max)
+                out[count] = m;
+            count++;
+        }
+        if (t.kind == TOK_END)
+            break;
+        if (addr_tok_is(in, &t, ';'))
+            in_group = 0;
+    }
+    return count;
+}
+
+/* addr_parse_spec - exactly one addr-spec with nothing around it */
+int addr_parse_spec(const char *in, size_t len, struct addr_mailbox *out)
+{
+    struct addr_lex lx = {in, len, 0};
+    struct addr_tok tok[LIMIT_ELEMENT_TOKENS];
+    size_t n = 0;
+    struct addr_tok t;
+
+    memset(out, 0, sizeof(*out));
+    /* no folding at all, not even inside a quoted string */
+    for (size_t i = 0; i < len; i++)
+        if (in[i] == '\r' || in[i] == '\n')
+            return -1;
+    for (;;) {
+        addr_next(&lx, &t);
+        if (t.kind == TOK_END)
+            break;
+        if (t.kind == TOK_BAD || t.kind == TOK_ANGLE || n == LIMIT_ELEMENT_TOKENS)
+            return -1;
+        /* a quoted string may hold spaces ("john doe"@x); a literal may not */
+        if (t.kind != TOK_QSTRING)
+            for (size_t i = t.start; i < t.end; i++)
+                if (addr_is_wsp((unsigned char)in[i]))
+                    return -1;
+        tok[n++] = t;
+    }
+    /* tokens back to back from the first byte to the last: no CFWS anywhere */
+    if (addr_spec_from_tokens(in, tok, n, out) < 0 || out->flags & ADDR_F_OBS ||
+        out->spec.off != 0 || out->spec.len != len)
+        return -1;
+    out->whole = out->spec;
+    return 0;
+}
+
+/* addr_is_dot_atom - s[0..len) is atext runs separated by single dots */
+static int addr_is_dot_atom(const char *s, size_t len)
+{
+    if (len == 0 || s[0] == '.' || s[len - 1] == '.')
+        return 0;
+    for (size_t i = 0; i < len; i++) {
+        if (s[i] == '.') {
+            if (s[i - 1] == '.')
+                return 0;
+        } else if (!addr_is_atext((unsigned char)s[i]))
+            return 0;
+    }
+    return 1;
+}
+
+/* addr_put - append to out, tracking overflow */
+static void addr_put(char *out, size_t outsize, size_t *used, const char *s, size_t len)
+{
+    if (*used + len < outsize)
+        memcpy(out + *used, s, len);
+    *used += len;
+}
+
+/* addr_copy_words - copy the tokens of [start, end) without CFWS; unescape quoted strings */
+static void addr_copy_words(const char *in, size_t start, size_t end, char *out, size_t outsize,
+                            size_t *used, int unquote)
+{
+    struct addr_lex lx = {in, end, start};
+    struct addr_tok t;
+    for (addr_next(&lx, &t); t.kind != TOK_END && t.kind != TOK_BAD; addr_next(&lx, &t)) {
+        if (t.kind == TOK_QSTRING && unquote) {
+            for (size_t i = t.start + 1; i + 1 < t.end; i++) {
+                if (in[i] == '\\' && i + 2 < t.end)
+                    i++;
+                if (in[i] == '\r' || in[i] == '\n')
+                    continue; /* FWS inside a quoted string is not part of it */
+                addr_put(out, outsize, used, in + i, 1);
+            }
+        } else
+            addr_put(out, outsize, used, in + t.start, t.end - t.start);
+    }
+}
+
+/* addr_key - canonical local@domain for lookups and traces */
+int addr_key(const char *in, const struct addr_mailbox *m, char *out, size_t outsize)
+{
+    size_t used = 0;
+    if (m->flags & ADDR_F_BAD || outsize == 0)
+        return -1;
+    if (m->flags & ADDR_F_QUOTED) {
+        /* "alexw"@x is alexw@x; a local part that needs its quotes keeps them */
+        addr_copy_words(in, m->local.off, m->local.off + m->local.len, out, outsize, &used, 1);
+        if (used >= outsize)
+            return -1;
+        if (!addr_is_dot_atom(out, used)) {
+            size_t raw = used;
+            char tmp[LIMIT_ADDRESS];
+            if (raw >= sizeof(tmp))
+                return -1;
+            memcpy(tmp, out, raw);
+            used = 0;
+            addr_put(out, outsize, &used, "\"", 1);
+            for (size_t i = 0; i < raw; i++) {
+                if (tmp[i] == '"' || tmp[i] == '\\')
+                    addr_put(out, outsize, &used, "\\", 1);
+                addr_put(out, outsize, &used, tmp + i, 1);
+            }
+            addr_put(out, outsize, &used, "\"", 1);
+        }
+    } else
+        addr_copy_words(in, m->local.off, m->local.off + m->local.len, out, outsize, &used, 0);
+    addr_put(out, outsize, &used, "@", 1);
+    addr_copy_words(in, m->domain.off, m->domain.off + m->domain.len, out, outsize, &used, 0);
+    if (used >= outsize)
+        return -1;
+    out[used] = '\0';
+    return (int)used;
+}
