@@ -27,7 +27,7 @@ FUZZ_TARGETS := $(patsubst tests/fuzz/%.c,%,$(wildcard tests/fuzz/fuzz_*.c))
 REL_OBJS := $(LIB_SRCS:%.c=$(B)/rel/%.o)
 SAN_OBJS := $(LIB_SRCS:%.c=$(B)/san/%.o)
 
-.PHONY: all test unit unit-san cli fuzz fuzz-build lint run bench clean deps
+.PHONY: all test unit unit-san cli fuzz fuzz-build lint run clean deps
 all: $(B)/bin/coexctl
 
 $(B)/rel/%.o: %.c
@@ -96,8 +96,8 @@ deps:
 run: all
 	./scripts/demo.sh
 
-bench: $(B)/bin/rewrite_bench $(B)/bin/dir_bench
-	./bench/run.sh
+# `make bench` and the benchmark binaries are defined in bench/bench.mk
+-include bench/bench.mk
 
 clean:
 	rm -rf $(B)
