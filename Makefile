@@ -24,6 +24,7 @@ LIB_SRCS := $(wildcard src/core/*.c src/mail/*.c src/dir/*.c)
 UNIT_TESTS := $(patsubst tests/unit/%.c,%,$(wildcard tests/unit/test_*.c))
 FUZZ_TARGETS := $(patsubst tests/fuzz/%.c,%,$(wildcard tests/fuzz/fuzz_*.c))
 
+FUZZ_SRCS := $(wildcard src/core/*.c src/mail/*.c) src/dir/dir.c
 REL_OBJS := $(LIB_SRCS:%.c=$(B)/rel/%.o)
 SAN_OBJS := $(LIB_SRCS:%.c=$(B)/san/%.o)
 
@@ -66,10 +67,10 @@ cli: $(B)/bin/coexctl $(B)/san/bin/coexctl
 	COEXCTL=$(CURDIR)/$(B)/san/bin/coexctl /usr/bin/python3 -m pytest -q tests/integration
 
 # fuzzing: clang libFuzzer + ASan/UBSan over the pure mail code
-$(B)/fuzz/%: tests/fuzz/%.c $(LIB_SRCS)
+$(B)/fuzz/%: tests/fuzz/%.c $(FUZZ_SRCS)
 	@mkdir -p $(dir $@)
 	$(CLANG) $(CSTD) $(INC) -g -O1 -fsanitize=fuzzer,address,undefined -fno-sanitize-recover=all \
-	    -o $@ $< $(filter-out src/dir/dirstore.c,$(LIB_SRCS))
+	    -o $@ $< $(FUZZ_SRCS)
 
 fuzz-build: $(FUZZ_TARGETS:%=$(B)/fuzz/%)
 
