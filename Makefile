@@ -88,13 +88,15 @@ lint:
 	    || (echo "lint: banned function (see STYLE.md)"; exit 1)
 	@echo "lint: ok"
 
-test: lint unit unit-san cli fuzz
+test: deps
+	$(MAKE) lint unit unit-san cli fuzz
 	@echo "all tests passed"
 
 deps:
 	./scripts/install-deps.sh
 
-run: all
+run: deps
+	$(MAKE) all
 	./scripts/demo.sh
 
 # `make bench` and the benchmark binaries are defined in bench/bench.mk

@@ -1,0 +1,17 @@
+#!/bin/sh
+# install-deps.sh - install the Debian 12 packages coex needs, only those missing.
+#   scripts/install-deps.sh          build, run and test
+#   scripts/install-deps.sh bench    also the benchmark peers (GMime)
+set -eu
+pkgs="make gcc clang pkg-config libsqlite3-dev libcmocka-dev python3-pytest sqlite3"
+[ "${1:-}" = bench ] && pkgs="$pkgs libgmime-3.0-dev"
+missing=""
+for p in $pkgs; do
+    dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing="$missing $p"
+done
+[ -z "$missing" ] && exit 0
+echo "install-deps: installing:$missing"
+SUDO=""
+[ "$(id -u)" = 0 ] || SUDO=sudo
+$SUDO apt-get update -qq
+DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq $missing
