@@ -9,7 +9,9 @@
  *
  * Deliberately lenient where real mail is sloppy and rewriting stays safe: a
  * local part may have empty dot-separated words ("a..b", Japanese carriers);
- * a group may have an empty display name; CR and LF count as white space.
+ * a group may have an empty display name; CR and LF count as white space;
+ * a display name before an angle-addr may hold a bare "@" (Outlook's
+ * 'user@example.com' <user@example.com>).
  * Strict where a wrong span could corrupt the field: the domain must be a
  * dot-atom or a literal, the whole element must be consumed, brackets, quotes
  * and comments must close.
@@ -301,9 +303,18 @@ static int addr_parse_element(const char *s, const struct addr_tok *tok, size_t 
         return addr_spec_from_tokens(s, tok, n, m);
     if (angle != n - 1)
         return -1;
-    for (size_t i = 0; i < angle; i++)
-        if (!addr_tok_is_word(&tok[i]))
+    for (size_t i = 0; i < angle; i++) {
+        if (addr_tok_is_word(&tok[i]))
+            continue;
+        /*
+         * Outlook and Exchange write 'user@example.com' <user@example.com>: an
+         * "@" in an unquoted display name. Not RFC 5322, but the angle-addr is
+         * unambiguous, so accept it and say so with ADDR_F_LAX_NAME.
+         */
+        if (!addr_tok_is(s, &tok[i], '@'))
             return -1;
+        m->flags |= ADDR_F_LAX_NAME;
+    }
     m->flags |= ADDR_F_ANGLE;
     if (angle > 0) {
         m->name.off = tok[0].start;

@@ -39,6 +39,7 @@ struct addr_span {
 #define ADDR_F_QUOTED 0x08  /* the local part has a quoted-string */
 #define ADDR_F_LITERAL 0x10 /* the domain is a domain-literal */
 #define ADDR_F_OBS 0x20     /* CFWS inside the addr-spec (obsolete syntax) */
+#define ADDR_F_LAX_NAME 0x40 /* a bare "@" in the display name (Outlook's 'a@b' <a@b>) */
 #define ADDR_F_BAD 0x80     /* unparseable element: only `whole` is set */
 
 struct addr_mailbox {
