@@ -28,6 +28,7 @@ FUZZ_SRCS := $(wildcard src/core/*.c src/mail/*.c) src/dir/dir.c
 REL_OBJS := $(LIB_SRCS:%.c=$(B)/rel/%.o)
 SAN_OBJS := $(LIB_SRCS:%.c=$(B)/san/%.o)
 
+.SECONDARY:
 .PHONY: all test unit unit-san cli fuzz fuzz-build lint run clean deps
 all: $(B)/bin/coexctl
 

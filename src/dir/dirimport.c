@@ -198,9 +198,10 @@ static int import_parse(struct import *im, const char *data, size_t len)
             if (row.enabled < 0)
                 import_error(im, rec->line, "bad enabled value '%s' (use true or false)", v);
         }
-        if (row.source && row.target && strcasecmp(row.source, row.target) == 0)
+        int same = row.source && row.target && strcasecmp(row.source, row.target) == 0;
+        if (same)
             import_error(im, rec->line, "source and target are the same address %s", row.source);
-        if (row.source == NULL || row.target == NULL) {
+        if (row.source == NULL || row.target == NULL || same) {
             free(row.source);
             free(row.target);
             continue;
@@ -293,7 +294,7 @@ static int import_store(struct dirstore *ds, struct import *im, struct dirstore_
         }
     }
     /* pass 3: no address may be a source in one pair and a target in another */
-    for (size_t i = 0; i < im->count && im->errors == 0; i++) {
+    for (size_t i = 0; i < im->count; i++) {
         struct import_row *r = &im->rows[i];
         if ((q = dirstore_stmt(ds, SQL_SOURCE_OF_TARGET, im->errs)) == NULL)
             goto fail;
