@@ -16,6 +16,8 @@ void log_set_prefix(const char *prefix)
 }
 
 static void log_vline(const char *level, const char *fmt, va_list ap)
+    __attribute__((format(printf, 2, 0)));
+static void log_vline(const char *level, const char *fmt, va_list ap)
 {
     char line[2048];
     vsnprintf(line, sizeof(line), fmt, ap);

@@ -83,8 +83,9 @@ int csv_next(struct csv_reader *r, struct csv_record *rec, char *err, size_t err
             while (r->pos < r->len && (d[r->pos] == ' ' || d[r->pos] == '\t'))
                 r->pos++;
         } else {
+            /* a record ends at LF, CRLF, or a CR that is the last byte of the file */
             while (r->pos < r->len && d[r->pos] != ',' && d[r->pos] != '\n' &&
-                   !(d[r->pos] == '\r' && r->pos + 1 < r->len && d[r->pos + 1] == '\n')) {
+                   !(d[r->pos] == '\r' && (r->pos + 1 == r->len || d[r->pos + 1] == '\n'))) {
                 char c = d[r->pos++];
                 if (c == '"') {
                     snprintf(err, errlen, "quote inside an unquoted field");
@@ -109,7 +110,9 @@ int csv_next(struct csv_reader *r, struct csv_record *rec, char *err, size_t err
         }
         if (d[r->pos] == '\r')
             r->pos++;
-        if (r->pos < r->len && d[r->pos] == '\n') {
+        if (r->pos == r->len)
+            return 1;
+        if (d[r->pos] == '\n') {
             r->pos++;
             r->line++;
             return 1;

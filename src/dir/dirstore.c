@@ -9,6 +9,7 @@
  */
 #include "dirstore_int.h"
 
+#include <stdarg.h>
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
@@ -69,11 +70,23 @@ static const char *const dirstore_sql_text[SQL__COUNT] = {
     [SQL_COUNTS] = "SELECT count(*), coalesce(sum(enabled), 0) FROM mailbox",
 };
 
+/* dirstore_say - a message line on errs; a NULL errs discards it */
+static void dirstore_say(FILE *errs, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+static void dirstore_say(FILE *errs, const char *fmt, ...)
+{
+    va_list ap;
+    if (errs == NULL)
+        return;
+    va_start(ap, fmt);
+    vfprintf(errs, fmt, ap);
+    va_end(ap);
+}
+
 /* dirstore_error - one line naming the store and the SQLite reason */
 void dirstore_error(struct dirstore *ds, FILE *errs, const char *what)
 {
     if (errs)
-        fprintf(errs, "%s: %s: %s\n", ds->path, what, sqlite3_errmsg(ds->db));
+        dirstore_say(errs, "%s: %s: %s\n", ds->path, what, sqlite3_errmsg(ds->db));
 }
 
 /* dirstore_open - open, configure and create the schema */
@@ -290,7 +303,7 @@ static long dirstore_per_address(struct dirstore *ds, enum dirstore_sql which,
             goto fail;
         if (!found) {
             if (errs)
-                fprintf(errs, "%s%sno mailbox pair has the address %s\n", where ? where[i] : "",
+                dirstore_say(errs, "%s%sno mailbox pair has the address %s\n", where ? where[i] : "",
                         where ? ": " : "", addrs[i]);
             missing++;
             continue;
@@ -311,7 +324,7 @@ static long dirstore_per_address(struct dirstore *ds, enum dirstore_sql which,
     }
     if (missing) {
         if (errs)
-            fprintf(errs, "%d address(es) not found: nothing changed\n", missing);
+            dirstore_say(errs, "%d address(es) not found: nothing changed\n", missing);
         goto fail;
     }
     if (dirstore_commit(ds, errs) < 0)
@@ -402,12 +415,12 @@ int dirstore_domain_add(struct dirstore *ds, const char *target_domain, const ch
 {
     sqlite3_stmt *st;
     if (!dirstore_domain_ok(target_domain) || !dirstore_domain_ok(source_domain)) {
-        fprintf(errs, "bad domain: %s\n",
+        dirstore_say(errs, "bad domain: %s\n",
                 dirstore_domain_ok(target_domain) ? source_domain : target_domain);
         return -1;
     }
     if (strcasecmp(target_domain, source_domain) == 0) {
-        fprintf(errs, "a domain cannot be paired with itself: %s\n", target_domain);
+        dirstore_say(errs, "a domain cannot be paired with itself: %s\n", target_domain);
         return -1;
     }
     if (dirstore_begin(ds, errs) < 0)
@@ -417,7 +430,7 @@ int dirstore_domain_add(struct dirstore *ds, const char *target_domain, const ch
     sqlite3_bind_text(st, 1, target_domain, -1, SQLITE_STATIC);
     sqlite3_bind_text(st, 2, source_domain, -1, SQLITE_STATIC);
     if (sqlite3_step(st) == SQLITE_ROW) {
-        fprintf(errs, "domain already in the pair %s <-> %s (target <-> source)\n",
+        dirstore_say(errs, "domain already in the pair %s <-> %s (target <-> source)\n",
                 sqlite3_column_text(st, 0), sqlite3_column_text(st, 1));
         goto fail;
     }
@@ -452,7 +465,7 @@ static int dirstore_change_one(struct dirstore *ds, enum dirstore_sql which, con
         goto fail;
     }
     if (none_msg && sqlite3_changes(ds->db) == 0) {
-        fprintf(errs, "%s\n", none_msg);
+        dirstore_say(errs, "%s\n", none_msg);
         goto fail;
     }
     return dirstore_commit(ds, errs);
@@ -474,7 +487,7 @@ int dirstore_exception_add(struct dirstore *ds, const char *value, FILE *errs)
     struct addr_mailbox m;
     if (strchr(value, '@') ? addr_parse_spec(value, strlen(value), &m) < 0
                            : !dirstore_domain_ok(value)) {
-        fprintf(errs, "bad address or domain: %s\n", value);
+        dirstore_say(errs, "bad address or domain: %s\n", value);
         return -1;
     }
     return dirstore_change_one(ds, SQL_EXCEPTION_INSERT, value, NULL, errs, NULL);
