@@ -208,9 +208,12 @@ struct dir_snapshot *dirstore_load(struct dirstore *ds, char *err, size_t errlen
 
     if (sqlite3_exec(ds->db, "BEGIN", NULL, NULL, NULL) != SQLITE_OK)
         goto db_fail;
+    /* a missing setting row (a hand-edited store) reads as off / 0 */
+    value[0] = '\0';
     if (dirstore_get_setting(ds, "coexistence", value, sizeof(value)) < 0)
         goto db_fail;
     dir_builder_set_coexistence(b, strcmp(value, "on") == 0);
+    value[0] = '\0';
     if (dirstore_get_setting(ds, "generation", value, sizeof(value)) < 0)
         goto db_fail;
     dir_builder_set_generation(b, strtoll(value, NULL, 10));
