@@ -8,6 +8,7 @@
 #define COEX_UTIL_H
 
 #include <stddef.h>
+#include <stdint.h>
 
 #define WUR __attribute__((warn_unused_result))
 #define ARRAY_LEN(a) (sizeof(a) / sizeof((a)[0]))
@@ -27,6 +28,17 @@ char *xstrndup(const char *s, size_t len);
 static inline unsigned char util_lower(unsigned char c)
 {
     return (unsigned char)(c >= 'A' && c <= 'Z' ? c + 32 : c);
+}
+
+/* util_lower8 - ASCII lower case of 8 bytes at once (SWAR); bytes >= 0x80 unchanged */
+static inline uint64_t util_lower8(uint64_t x)
+{
+    const uint64_t ones = 0x0101010101010101ULL, high = 0x8080808080808080ULL;
+    uint64_t low7 = x & ~high;
+    uint64_t ge_a = low7 + ones * (0x80 - 'A'); /* high bit set where byte >= 'A' */
+    uint64_t gt_z = low7 + ones * (0x7f - 'Z'); /* high bit set where byte > 'Z' */
+    uint64_t upper = ge_a & ~gt_z & ~x & high;
+    return x | (upper >> 2); /* 0x80 >> 2 == 0x20 */
 }
 
 /* util_strncaseeq - 1 when a[0..len) equals b[0..len) ignoring ASCII case */

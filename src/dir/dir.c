@@ -60,6 +60,8 @@ struct dir_snapshot {
     struct dir_table exception_table;
     struct dir_entries domains[2]; /* domains[side]: that side's domain -> other side's */
     struct dir_table domain_table[2];
+    struct dir_entries known[2]; /* known[side]: every domain used on that side */
+    struct dir_table known_table[2];
 };
 
 /* the builder is a snapshot that has not been indexed yet */
@@ -105,6 +107,8 @@ static void dir_snapshot_free_parts(struct dir_snapshot *d)
     for (int s = 0; s < 2; s++) {
         free(d->domains[s].items);
         free(d->domain_table[s].slots);
+        free(d->known[s].items);
+        free(d->known_table[s].slots);
     }
 }
 
@@ -217,8 +221,8 @@ static int dir_pair_matches(const struct dir_snapshot *d, uint32_t i, int side, 
            dir_str_eq(d, p->off[side], p->len[side] & DIR_LEN_MASK, s, len);
 }
 
-static int dir_entry_matches(const struct dir_snapshot *d, const struct dir_entry *e,
-                             uint32_t hash, const char *s, size_t len)
+static int dir_entry_matches(const struct dir_snapshot *d, const struct dir_entry *e, uint32_t hash,
+                             const char *s, size_t len)
 {
     return e->hash == hash && dir_str_eq(d, e->off, e->len, s, len);
 }
@@ -242,6 +246,48 @@ static void dir_index_entries(struct dir_snapshot *d, struct dir_entries *e, str
         if (!dup)
             t->slots[slot] = (uint32_t)(i + 1);
     }
+}
+
+/* dir_known_add - add an arena string (a domain) to known[side] unless it is there */
+static void dir_known_add(struct dir_snapshot *d, int side, struct dir_table *tmp, uint32_t off,
+                          size_t len)
+{
+    struct dir_entries *e = &d->known[side];
+    const char *s = d->arena.data + off;
+    uint32_t hash = (uint32_t)util_hash_lower(s, len);
+    uint32_t slot = hash & tmp->mask;
+    for (; tmp->slots[slot]; slot = (slot + 1) & tmp->mask)
+        if (dir_entry_matches(d, &e->items[tmp->slots[slot] - 1], hash, s, len))
+            return;
+    if (e->count == e->cap) {
+        e->cap = e->cap ? e->cap * 2 : 16;
+        e->items = xrealloc(e->items, e->cap * sizeof(*e->items));
+    }
+    e->items[e->count] = (struct dir_entry){off, hash, (uint16_t)len, 0, 0};
+    tmp->slots[slot] = (uint32_t)++e->count;
+}
+
+/* dir_collect_known - the domains of one side: of its pairs and its domain pairs */
+static void dir_collect_known(struct dir_snapshot *d, int side)
+{
+    struct dir_table tmp;
+    dir_table_init(&tmp, d->pair_count + d->domains[side].count);
+    for (size_t i = 0; i < d->pair_count; i++) {
+        const struct dir_pair *p = &d->pairs[i];
+        size_t len = p->len[side] & DIR_LEN_MASK;
+        const char *a = d->arena.data + p->off[side];
+        const char *at = NULL;
+        for (size_t k = len; k > 0 && at == NULL; k--)
+            if (a[k - 1] == '@')
+                at = a + k - 1;
+        if (at)
+            dir_known_add(d, side, &tmp, p->off[side] + (uint32_t)(at + 1 - a),
+                          len - (size_t)(at + 1 - a));
+    }
+    for (size_t i = 0; i < d->domains[side].count; i++)
+        dir_known_add(d, side, &tmp, d->domains[side].items[i].off, d->domains[side].items[i].len);
+    free(tmp.slots);
+    dir_index_entries(d, &d->known[side], &d->known_table[side]);
 }
 
 /* dir_builder_finish - build the lookup tables */
@@ -279,8 +325,10 @@ struct dir_snapshot *dir_builder_finish(struct dir_builder *b)
         }
     }
     dir_index_entries(d, &d->exceptions, &d->exception_table);
-    for (int side = 0; side < 2; side++)
+    for (int side = 0; side < 2; side++) {
         dir_index_entries(d, &d->domains[side], &d->domain_table[side]);
+        dir_collect_known(d, side);
+    }
     return d;
 }
 
@@ -341,8 +389,7 @@ int dir_find_pair(const struct dir_snapshot *d, enum dir_side side, const char *
 /* dir_find_entry - look a string up in an entry table */
 static const struct dir_entry *dir_find_entry(const struct dir_snapshot *d,
                                               const struct dir_entries *e,
-                                              const struct dir_table *t, const char *s,
-                                              size_t len)
+                                              const struct dir_table *t, const char *s, size_t len)
 {
     if (e->count == 0)
         return NULL;
@@ -366,6 +413,22 @@ int dir_find_domain(const struct dir_snapshot *d, enum dir_side side, const char
     *other = d->arena.data + ent->value_off;
     *other_len = ent->value_len;
     return 1;
+}
+
+/* dir_domain_known - any pair or domain pair on that side in this domain? */
+int dir_domain_known(const struct dir_snapshot *d, enum dir_side side, const char *domain,
+                     size_t len)
+{
+    const struct dir_entries *e = &d->known[side];
+    if (e->count <= 8) {
+        /* the usual case, a handful of tenant domains: lengths rule out most */
+        for (size_t i = 0; i < e->count; i++)
+            if (e->items[i].len == len &&
+                util_strncaseeq(d->arena.data + e->items[i].off, domain, len))
+                return 1;
+        return 0;
+    }
+    return dir_find_entry(d, &d->known[side], &d->known_table[side], domain, len) != NULL;
 }
 
 /* dir_is_exception - the address, or the domain after its last "@" */

@@ -81,6 +81,13 @@ int dir_find_pair(const struct dir_snapshot *d, enum dir_side side, const char *
  */
 int dir_find_domain(const struct dir_snapshot *d, enum dir_side side, const char *domain,
                     size_t len, const char **other, size_t *other_len);
+/*
+ * dir_domain_known - 1 when some mailbox pair or domain pair has an address in
+ * this domain on that side; 0 means no lookup on that side can match (the
+ * rewriter's fast path for external addresses)
+ */
+int dir_domain_known(const struct dir_snapshot *d, enum dir_side side, const char *domain,
+                     size_t len);
 /* dir_is_exception - 1 when the address or its domain is on the exception list */
 int dir_is_exception(const struct dir_snapshot *d, const char *addr, size_t len);
 

@@ -34,6 +34,7 @@ struct addr_tok {
     enum addr_tok_kind kind;
     size_t start; /* first byte */
     size_t end;   /* one past the last byte */
+    size_t at;    /* TOK_ANGLE in the plain <local@domain> form: where the "@" is; else 0 */
 };
 
 struct addr_lex {
@@ -42,19 +43,33 @@ struct addr_lex {
     size_t pos;
 };
 
-/* addr_is_atext - RFC 5322 atext plus RFC 6532 UTF8-non-ascii */
-static int addr_is_atext(unsigned char c)
+/*
+ * Character classes, one table lookup per byte: ADDR_C_ATEXT is RFC 5322
+ * atext plus RFC 6532 UTF8-non-ascii (every byte >= 0x80), ADDR_C_DOT the
+ * dot, ADDR_C_WSP SP, HTAB, CR and LF.
+ */
+#define ADDR_C_ATEXT 1
+#define ADDR_C_DOT 2
+#define ADDR_C_WSP 4
+static const unsigned char addr_class[256] = {
+    0, 0, 0, 0, 0, 0, 0, 0, 0, 4, 4, 0, 0, 4, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0,
+    4, 1, 0, 1, 1, 1, 1, 1, 0, 0, 1, 1, 0, 1, 2, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 0, 0, 0, 1, 0, 1,
+    0, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 0, 0, 0, 1, 1,
+    1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 0,
+    1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1,
+    1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1,
+    1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1,
+    1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1,
+};
+
+static inline int addr_is_atext(unsigned char c)
 {
-    if (c >= 0x80)
-        return 1;
-    if ((c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9'))
-        return 1;
-    return c != '\0' && strchr("!#$%&'*+-/=?^_`{|}~", c) != NULL;
+    return addr_class[c] & ADDR_C_ATEXT;
 }
 
-static int addr_is_wsp(unsigned char c)
+static inline int addr_is_wsp(unsigned char c)
 {
-    return c == ' ' || c == '\t' || c == '\r' || c == '\n';
+    return addr_class[c] & ADDR_C_WSP;
 }
 
 /* addr_skip_comment - pos is at "("; skip the nested comment; -1 if it never closes */
@@ -100,20 +115,28 @@ static int addr_skip_cfws(struct addr_lex *lx)
  */
 static int addr_scan_until(struct addr_lex *lx, char close)
 {
-    while (lx->pos < lx->end) {
-        char c = lx->s[lx->pos];
+    const char *p = lx->s + lx->pos, *end = lx->s + lx->end;
+    while (p < end) {
+        /* the common case: plain text up to the closing delimiter */
+        while (p < end && *p != close && *p != '\\' && *p != '\0' && *p != '[')
+            p++;
+        if (p >= end)
+            break;
+        char c = *p;
         if (c == '\0')
             return -1;
         if (c == '\\') {
-            if (lx->pos + 1 < lx->end && lx->s[lx->pos + 1] == '\0')
+            if (p + 1 < end && p[1] == '\0')
                 return -1;
-            lx->pos += 2;
+            p += 2;
             continue;
         }
-        lx->pos++;
-        if (c == close)
+        p++;
+        if (c == close) {
+            lx->pos = (size_t)(p - lx->s);
             return 0;
-        if (close == ']' && c == '[')
+        }
+        if (close == ']') /* "[" inside a domain literal */
             return -1;
     }
     lx->pos = lx->end;
@@ -124,6 +147,14 @@ static int addr_scan_until(struct addr_lex *lx, char close)
 static int addr_scan_angle(struct addr_lex *lx)
 {
     while (lx->pos < lx->end) {
+        /* the common case: address characters up to ">" */
+        const unsigned char *p = (const unsigned char *)lx->s + lx->pos;
+        const unsigned char *end = (const unsigned char *)lx->s + lx->end;
+        while (p < end && (addr_class[*p] & (ADDR_C_ATEXT | ADDR_C_DOT)))
+            p++;
+        lx->pos = (size_t)((const char *)p - lx->s);
+        if (p == end)
+            break;
         char c = lx->s[lx->pos];
         if (c == '>') {
             lx->pos++;
@@ -144,6 +175,36 @@ static int addr_scan_angle(struct addr_lex *lx)
     return -1;
 }
 
+/*
+ * addr_fast_angle - pos is after "<": when what follows is exactly
+ * local@domain> with atext and dots only (the form nearly every mail uses),
+ * move past the ">" and return the offset of the "@"; else leave pos alone
+ * and return 0. One pass instead of a scan and a parse.
+ */
+static size_t addr_fast_angle(struct addr_lex *lx)
+{
+    const unsigned char *start = (const unsigned char *)lx->s + lx->pos;
+    const unsigned char *end = (const unsigned char *)lx->s + lx->end;
+    const unsigned char *p = start;
+    while (p < end && (addr_class[*p] & (ADDR_C_ATEXT | ADDR_C_DOT)))
+        p++;
+    if (p == start || p >= end || *p != '@')
+        return 0;
+    const unsigned char *at = p++;
+    if (p >= end || !(addr_class[*p] & ADDR_C_ATEXT))
+        return 0;
+    for (; p < end; p++) {
+        if (addr_class[*p] & ADDR_C_ATEXT)
+            continue;
+        if (*p != '.' || p[-1] == '.')
+            break;
+    }
+    if (p >= end || *p != '>' || p[-1] == '.')
+        return 0;
+    lx->pos = (size_t)((const char *)p - lx->s) + 1;
+    return (size_t)((const char *)at - lx->s);
+}
+
 /* addr_next - the next token after CFWS */
 static void addr_next(struct addr_lex *lx, struct addr_tok *tok)
 {
@@ -153,6 +214,7 @@ static void addr_next(struct addr_lex *lx, struct addr_tok *tok)
         return;
     }
     tok->start = lx->pos;
+    tok->at = 0;
     if (lx->pos >= lx->end) {
         tok->kind = TOK_END;
         tok->end = lx->pos;
@@ -171,12 +233,16 @@ static void addr_next(struct addr_lex *lx, struct addr_tok *tok)
     } else if (c == '<') {
         lx->pos++;
         tok->kind = TOK_ANGLE;
-        rc = addr_scan_angle(lx);
-    } else if (addr_is_atext(c) || c == '.') {
+        tok->at = addr_fast_angle(lx);
+        if (tok->at == 0)
+            rc = addr_scan_angle(lx);
+    } else if (addr_class[c] & (ADDR_C_ATEXT | ADDR_C_DOT)) {
         tok->kind = TOK_ATOM;
-        while (lx->pos < lx->end &&
-               (addr_is_atext((unsigned char)lx->s[lx->pos]) || lx->s[lx->pos] == '.'))
-            lx->pos++;
+        const unsigned char *p = (const unsigned char *)lx->s + lx->pos + 1;
+        const unsigned char *end = (const unsigned char *)lx->s + lx->end;
+        while (p < end && (addr_class[*p] & (ADDR_C_ATEXT | ADDR_C_DOT)))
+            p++;
+        lx->pos = (size_t)((const char *)p - lx->s);
     } else {
         tok->kind = TOK_SPECIAL;
         lx->pos++;
@@ -258,9 +324,47 @@ static int addr_spec_from_tokens(const char *s, const struct addr_tok *tok, size
     return 0;
 }
 
+/*
+ * addr_fast_spec - the common form local@domain with only atext and dots, no
+ * CFWS, a valid dot-atom domain: spans directly, in one pass. 0, or -1 to let
+ * the full parser decide.
+ */
+static int addr_fast_spec(const char *s, size_t start, size_t end, struct addr_mailbox *m)
+{
+    const unsigned char *p = (const unsigned char *)s + start;
+    const unsigned char *e = (const unsigned char *)s + end;
+    const unsigned char *at;
+    while (p < e && (addr_class[*p] & (ADDR_C_ATEXT | ADDR_C_DOT)))
+        p++;
+    if (p == (const unsigned char *)s + start || p >= e || *p != '@')
+        return -1;
+    at = p++;
+    if (p >= e || *p == '.')
+        return -1;
+    for (; p < e; p++) {
+        if (addr_class[*p] & ADDR_C_ATEXT)
+            continue;
+        if (*p != '.' || p[-1] == '.' || p + 1 == e)
+            return -1;
+    }
+    size_t at_off = (size_t)((const char *)at - s);
+    m->spec = (struct addr_span){start, end - start};
+    m->local = (struct addr_span){start, at_off - start};
+    m->domain = (struct addr_span){at_off + 1, end - at_off - 1};
+    return 0;
+}
+
 /* addr_parse_angle - parse the inside of an angle-addr token */
 static int addr_parse_angle(const char *s, const struct addr_tok *angle, struct addr_mailbox *m)
 {
+    if (angle->at) {
+        m->spec = (struct addr_span){angle->start + 1, angle->end - angle->start - 2};
+        m->local = (struct addr_span){angle->start + 1, angle->at - angle->start - 1};
+        m->domain = (struct addr_span){angle->at + 1, angle->end - angle->at - 2};
+        return 0;
+    }
+    if (addr_fast_spec(s, angle->start + 1, angle->end - 1, m) == 0)
+        return 0;
     struct addr_lex lx = {s, angle->end - 1, angle->start + 1};
     struct addr_tok tok[LIMIT_ELEMENT_TOKENS];
     size_t n = 0;

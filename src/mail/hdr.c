@@ -10,6 +10,17 @@
 
 #include "util.h"
 
+/* ftext (RFC 5322 §3.6.8): printable US-ASCII except ":" */
+#define HDR_R8(v) v, v, v, v, v, v, v, v
+#define HDR_R32(v) HDR_R8(v), HDR_R8(v), HDR_R8(v), HDR_R8(v)
+static const unsigned char hdr_ftext[256] = {
+    HDR_R32(0), /* 0x00-0x1f */
+    0,          HDR_R8(1),  HDR_R8(1),  1,          1,          1, 1,
+    1,          1,          1,          1,          1,                /* 0x20 SP, 0x21-0x39 */
+    0,          HDR_R32(1), HDR_R32(1), 1,          1,          1, 1, /* 0x3a ":", 0x3b-0x7e */
+    0,          HDR_R32(0), HDR_R32(0), HDR_R32(0), HDR_R32(0),       /* 0x7f DEL, 0x80-0xff */
+};
+
 /* hdr_iter_init - start at the first byte */
 void hdr_iter_init(struct hdr_iter *it, const char *msg, size_t len)
 {
@@ -66,8 +77,7 @@ int hdr_iter_next(struct hdr_iter *it, struct hdr_field *f)
     f->value_off = pos;
     /* name: printable US-ASCII except colon (RFC 5322 §3.6.8), then obs WSP, then ":" */
     size_t i = pos;
-    while (i < f->value_end && (unsigned char)msg[i] > 32 && (unsigned char)msg[i] < 127 &&
-           msg[i] != ':')
+    while (i < f->value_end && hdr_ftext[(unsigned char)msg[i]])
         i++;
     size_t name_end = i;
     while (i < f->value_end && (msg[i] == ' ' || msg[i] == '\t'))

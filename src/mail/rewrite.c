@@ -23,11 +23,22 @@ static const struct {
     const char *name;
     size_t len;
 } rewrite_fields[] = {
-#define F(s) {s, sizeof(s) - 1}
-    F("From"),          F("Sender"),        F("Reply-To"),
-    F("To"),            F("Cc"),            F("Bcc"),
-    F("Resent-From"),   F("Resent-Sender"), F("Resent-To"),
-    F("Resent-Cc"),     F("Resent-Bcc"),    F("Disposition-Notification-To"),
+#define F(s)                                                                                       \
+    {                                                                                              \
+        s, sizeof(s) - 1                                                                           \
+    }
+    F("From"),
+    F("Sender"),
+    F("Reply-To"),
+    F("To"),
+    F("Cc"),
+    F("Bcc"),
+    F("Resent-From"),
+    F("Resent-Sender"),
+    F("Resent-To"),
+    F("Resent-Cc"),
+    F("Resent-Bcc"),
+    F("Disposition-Notification-To"),
     F("Return-Receipt-To"),
 #undef F
 };
@@ -127,17 +138,32 @@ static size_t rewrite_last_at(const char *addr, size_t len)
 }
 
 /* rewrite_address - exception -> pair -> sub-address -> domain pair */
+static int rewrite_address_at(const struct dir_snapshot *d, const struct rewrite_opts *o,
+                              const char *addr, size_t len, size_t at, char *out, size_t outsize,
+                              enum rewrite_rule *rule, enum rewrite_event *event);
+
 int rewrite_address(const struct dir_snapshot *d, const struct rewrite_opts *o, const char *addr,
                     size_t len, char *out, size_t outsize, enum rewrite_rule *rule,
                     enum rewrite_event *event)
 {
+    return rewrite_address_at(d, o, addr, len, rewrite_last_at(addr, len), out, outsize, rule,
+                              event);
+}
+
+/* rewrite_address_at - rewrite_address when the caller knows where the "@" is */
+static int rewrite_address_at(const struct dir_snapshot *d, const struct rewrite_opts *o,
+                              const char *addr, size_t len, size_t at, char *out, size_t outsize,
+                              enum rewrite_rule *rule, enum rewrite_event *event)
+{
     enum dir_side from = o->direction == REWRITE_TO_SOURCE ? DIR_TARGET : DIR_SOURCE;
     struct dir_pair_view pair;
-    size_t at = rewrite_last_at(addr, len);
 
     *rule = RULE_NONE;
     *event = EVENT_REWRITTEN;
     if (at == len)
+        return 0;
+    /* most addresses in a message are external: one probe of a tiny table says so */
+    if (!dir_domain_known(d, from, addr + at + 1, len - at - 1))
         return 0;
     if (dir_is_exception(d, addr, len)) {
         *event = EVENT_EXCEPTION;
@@ -200,10 +226,26 @@ int rewrite_address(const struct dir_snapshot *d, const struct rewrite_opts *o, 
 /* rewrite_is_address_field - one of the fields we rewrite */
 static int rewrite_is_address_field(const char *hdr, const struct hdr_field *f)
 {
-    if (f->name_len == 0)
+    /* every name starts with one of these letters: skip the rest cheaply */
+    switch (util_lower((unsigned char)hdr[f->off])) {
+    case 'b':
+    case 'c':
+    case 'd':
+    case 'f':
+    case 'r':
+    case 's':
+    case 't':
+        break;
+    default:
         return 0;
+    }
+    if (f->name_len < 2 || f->name_len > 27)
+        return 0;
+    unsigned char last = util_lower((unsigned char)hdr[f->off + f->name_len - 1]);
     for (size_t i = 0; i < ARRAY_LEN(rewrite_fields); i++)
-        if (hdr_name_is(hdr, f, rewrite_fields[i].name, rewrite_fields[i].len))
+        if (rewrite_fields[i].len == f->name_len &&
+            util_lower((unsigned char)rewrite_fields[i].name[f->name_len - 1]) == last &&
+            util_strncaseeq(hdr + f->off, rewrite_fields[i].name, f->name_len))
             return 1;
     return 0;
 }
@@ -280,30 +322,38 @@ static void rewrite_field(const struct dir_snapshot *d, const struct rewrite_opt
                               body + m->whole.off, m->whole.len, NULL);
             continue;
         }
-        key_len = addr_key(body, m, key, sizeof(key));
+        /* without quotes or CFWS inside, the addr-spec bytes are the key: no copy */
+        const char *keyp = key;
+        if (!(m->flags & (ADDR_F_QUOTED | ADDR_F_OBS)) && m->spec.len < sizeof(key)) {
+            keyp = body + m->spec.off;
+            key_len = (int)m->spec.len;
+        } else
+            key_len = addr_key(body, m, key, sizeof(key));
         if (key_len < 0) {
             rewrite_trace_add(trace, EVENT_UNPARSEABLE, RULE_NONE, 0, hdr + f->off, f->name_len,
                               body + m->spec.off, m->spec.len, NULL);
             continue;
         }
-        int rc = rewrite_address(d, o, key, (size_t)key_len, repl, sizeof(repl), &rule, &event);
+        size_t at =
+            keyp == key ? rewrite_last_at(key, (size_t)key_len) : m->domain.off - 1 - m->spec.off;
+        int rc =
+            rewrite_address_at(d, o, keyp, (size_t)key_len, at, repl, sizeof(repl), &rule, &event);
         if (rc <= 0) {
             if (event != EVENT_REWRITTEN || rc < 0)
                 rewrite_trace_add(trace, rc < 0 ? EVENT_UNPARSEABLE : event, RULE_NONE, 0,
-                                  hdr + f->off, f->name_len, key, (size_t)key_len, NULL);
+                                  hdr + f->off, f->name_len, keyp, (size_t)key_len, NULL);
             continue;
         }
         struct addr_span name_span;
-        if (m->name.len &&
-            rewrite_name_span(body, &m->name, key, (size_t)key_len, &name_span)) {
+        if (m->name.len && rewrite_name_span(body, &m->name, keyp, (size_t)key_len, &name_span)) {
             struct addr_span abs = {name_span.off + f->value_off, name_span.len};
             rewrite_emit(w, &abs, repl);
-            rewrite_trace_add(trace, EVENT_REWRITTEN, rule, 1, hdr + f->off, f->name_len, key,
+            rewrite_trace_add(trace, EVENT_REWRITTEN, rule, 1, hdr + f->off, f->name_len, keyp,
                               (size_t)key_len, repl);
         }
         struct addr_span abs = {m->spec.off + f->value_off, m->spec.len};
         rewrite_emit(w, &abs, repl);
-        rewrite_trace_add(trace, EVENT_REWRITTEN, rule, 0, hdr + f->off, f->name_len, key,
+        rewrite_trace_add(trace, EVENT_REWRITTEN, rule, 0, hdr + f->off, f->name_len, keyp,
                           (size_t)key_len, repl);
     }
     if (mb != stack)
