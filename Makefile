@@ -9,10 +9,10 @@
 SHELL   := /bin/bash
 CC      ?= cc
 CLANG   ?= clang
-PKGS    := sqlite3
+PKGS    := sqlite3 libevent libevent_openssl libevent_pthreads openssl
 CSTD    := -std=c11 -D_POSIX_C_SOURCE=200809L -D_DEFAULT_SOURCE
 WARN    := -Wall -Wextra -Wstrict-prototypes -Wformat=2 -Werror
-INC     := -Isrc/core -Isrc/mail -Isrc/dir
+INC     := -Isrc/core -Isrc/mail -Isrc/dir -Isrc/queue -Isrc/smtp
 CFLAGS  ?= -O2 -g
 ALL_CFLAGS = $(CSTD) $(WARN) $(INC) $(CFLAGS) $(shell pkg-config --cflags $(PKGS)) -MMD -MP
 LIBS    := $(shell pkg-config --libs $(PKGS)) -lpthread
@@ -20,7 +20,7 @@ SANFLAGS := -O1 -g -fsanitize=address,undefined -fno-omit-frame-pointer -fno-san
 FUZZ_SECONDS ?= 60
 
 B   := build
-LIB_SRCS := $(wildcard src/core/*.c src/mail/*.c src/dir/*.c)
+LIB_SRCS := $(wildcard src/core/*.c src/mail/*.c src/dir/*.c src/queue/*.c src/smtp/*.c)
 UNIT_TESTS := $(patsubst tests/unit/%.c,%,$(wildcard tests/unit/test_*.c))
 FUZZ_TARGETS := $(patsubst tests/fuzz/%.c,%,$(wildcard tests/fuzz/fuzz_*.c))
 
@@ -29,8 +29,8 @@ REL_OBJS := $(LIB_SRCS:%.c=$(B)/rel/%.o)
 SAN_OBJS := $(LIB_SRCS:%.c=$(B)/san/%.o)
 
 .SECONDARY:
-.PHONY: all test unit unit-san cli fuzz fuzz-build lint run clean deps
-all: $(B)/bin/coexctl
+.PHONY: all test unit unit-san cli fuzz fuzz-build lint run demo clean deps
+all: $(B)/bin/coexctl $(B)/bin/coexd
 
 $(B)/rel/%.o: %.c
 	@mkdir -p $(dir $@)
@@ -43,6 +43,14 @@ $(B)/san/%.o: %.c
 $(B)/bin/coexctl: $(B)/rel/src/cmd/coexctl.o $(REL_OBJS)
 	@mkdir -p $(dir $@)
 	$(CC) $(CFLAGS) -o $@ $^ $(LIBS)
+
+$(B)/bin/coexd: $(B)/rel/src/cmd/coexd.o $(REL_OBJS)
+	@mkdir -p $(dir $@)
+	$(CC) $(CFLAGS) -o $@ $^ $(LIBS)
+
+$(B)/san/bin/coexd: $(B)/san/src/cmd/coexd.o $(SAN_OBJS)
+	@mkdir -p $(dir $@)
+	$(CC) $(SANFLAGS) -o $@ $^ $(LIBS)
 
 $(B)/san/bin/coexctl: $(B)/san/src/cmd/coexctl.o $(SAN_OBJS)
 	@mkdir -p $(dir $@)
@@ -63,9 +71,10 @@ unit: $(UNIT_TESTS:%=$(B)/rel/tests/%)
 unit-san: $(UNIT_TESTS:%=$(B)/san/tests/%)
 	@set -e; for t in $^; do echo "== $$t (asan+ubsan)"; (cd tests/unit && ASAN_OPTIONS=detect_leaks=1 UBSAN_OPTIONS=print_stacktrace=1 ../../$$t); done
 
-# CLI tests drive the real coexctl (the sanitizer build) with pytest
-cli: $(B)/bin/coexctl $(B)/san/bin/coexctl
-	COEXCTL=$(CURDIR)/$(B)/san/bin/coexctl /usr/bin/python3 -m pytest -q tests/integration
+# integration tests drive the real coexctl and coexd (the sanitizer builds) with pytest
+cli: $(B)/bin/coexctl $(B)/san/bin/coexctl $(B)/san/bin/coexd
+	COEXCTL=$(CURDIR)/$(B)/san/bin/coexctl COEX_BUILD=$(CURDIR)/$(B)/san/bin \
+	    /usr/bin/python3 -m pytest -q tests/integration
 
 # fuzzing: clang libFuzzer + ASan/UBSan over the pure mail code
 $(B)/fuzz/%: tests/fuzz/%.c $(FUZZ_SRCS)
@@ -98,6 +107,10 @@ deps:
 
 run: deps
 	$(MAKE) all
+	./scripts/run.sh
+
+# the offline rewrite of the sample message (coexctl rewrite)
+demo: all
 	./scripts/demo.sh
 
 # `make bench` and the benchmark binaries are defined in bench/bench.mk

@@ -66,8 +66,8 @@ static char *cfg_strip(char *s)
     while (*s == ' ' || *s == '\t')
         s++;
     size_t len = strlen(s);
-    while (len && (s[len - 1] == ' ' || s[len - 1] == '\t' || s[len - 1] == '\r' ||
-                   s[len - 1] == '\n'))
+    while (len &&
+           (s[len - 1] == ' ' || s[len - 1] == '\t' || s[len - 1] == '\r' || s[len - 1] == '\n'))
         s[--len] = '\0';
     return s;
 }
@@ -264,8 +264,7 @@ static int cfg_parse_next_hop(struct cfg_parser *p, struct cfg_route *r, const c
             return 0;
         }
     }
-    return cfg_fail(p, "next_hop must be file:DIR, smtp:[HOST]:PORT or mx:DOMAIN, not '%s'",
-                    value);
+    return cfg_fail(p, "next_hop must be file:DIR, smtp:[HOST]:PORT or mx:DOMAIN, not '%s'", value);
 }
 
 static int cfg_parse_retry(struct cfg_parser *p, struct cfg_route *r, char *value)
@@ -404,7 +403,10 @@ static const struct {
     long min, max;
     int duration;
 } cfg_long_keys[] = {
-#define L(k, lo, hi, d) {#k, offsetof(struct coex_config, k), lo, hi, d}
+#define L(k, lo, hi, d)                                                                            \
+    {                                                                                              \
+#k, offsetof(struct coex_config, k), lo, hi, d                                             \
+    }
     L(directory_poll, 1, 3600, 1),
     L(max_connections, 1, 1000000, 0),
     L(max_connections_per_ip, 1, 1000000, 0),
@@ -466,8 +468,8 @@ static int cfg_section(struct cfg_parser *p, char *s)
         for (size_t i = 0; i < cfg->connector_count; i++)
             if (strcmp(cfg->connectors[i].name, name) == 0)
                 return cfg_fail(p, "connector '%s' is defined twice", name);
-        cfg->connectors = xrealloc(cfg->connectors,
-                                   (cfg->connector_count + 1) * sizeof(*cfg->connectors));
+        cfg->connectors =
+            xrealloc(cfg->connectors, (cfg->connector_count + 1) * sizeof(*cfg->connectors));
         struct cfg_connector *c = &cfg->connectors[cfg->connector_count++];
         memset(c, 0, sizeof(*c));
         c->name = xstrdup(name);
@@ -565,8 +567,7 @@ static int cfg_check(struct cfg_parser *p)
         if (c->listen_host == NULL)
             return cfg_fail_at(p, c->line, "[connector %s] needs listen", c->name);
         if (c->network_count == 0)
-            return cfg_fail_at(p, c->line, "[connector %s] needs networks (who may send)",
-                               c->name);
+            return cfg_fail_at(p, c->line, "[connector %s] needs networks (who may send)", c->name);
         if (c->route_name == NULL)
             return cfg_fail_at(p, c->line, "[connector %s] needs route", c->name);
         c->route = cfg_find_route(cfg, c->route_name);
@@ -574,12 +575,12 @@ static int cfg_check(struct cfg_parser *p)
             return cfg_fail_at(p, c->line, "[connector %s] names route '%s', which is not defined",
                                c->name, c->route_name);
         if (c->starttls != CFG_STARTTLS_OFF && (c->tls_cert == NULL || c->tls_key == NULL))
-            return cfg_fail_at(p, c->line, "[connector %s] offers STARTTLS: set tls_cert and tls_key",
-                               c->name);
-        if (c->client_cert_name_count && c->starttls != CFG_STARTTLS_REQUIRE)
             return cfg_fail_at(p, c->line,
-                               "[connector %s] requires client certificates: set starttls = require",
-                               c->name);
+                               "[connector %s] offers STARTTLS: set tls_cert and tls_key", c->name);
+        if (c->client_cert_name_count && c->starttls != CFG_STARTTLS_REQUIRE)
+            return cfg_fail_at(
+                p, c->line, "[connector %s] requires client certificates: set starttls = require",
+                c->name);
         if (c->client_cert_name_count && c->tls_ca == NULL)
             return cfg_fail_at(p, c->line,
                                "[connector %s] requires client certificates: set tls_ca", c->name);

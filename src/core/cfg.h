@@ -37,47 +37,47 @@ enum cfg_hop_kind {
 
 /* an allowed client network (CIDR) */
 struct cfg_network {
-    int family;               /* AF_INET or AF_INET6 */
-    unsigned char addr[16];   /* network address, host bits zero */
-    int prefix;               /* prefix length */
+    int family;             /* AF_INET or AF_INET6 */
+    unsigned char addr[16]; /* network address, host bits zero */
+    int prefix;             /* prefix length */
 };
 
 struct cfg_route {
     char *name;
-    unsigned long line;          /* where the section starts, for messages */
+    unsigned long line; /* where the section starts, for messages */
     enum cfg_direction direction;
-    int rewrite_rcpt;            /* envelope recipients rewritten */
-    char *dkim_domain;           /* reserved for DKIM signing; may be NULL */
-    char *next_hop;              /* as written */
+    int rewrite_rcpt;  /* envelope recipients rewritten */
+    char *dkim_domain; /* reserved for DKIM signing; may be NULL */
+    char *next_hop;    /* as written */
     enum cfg_hop_kind hop_kind;
-    char *hop_host;              /* smtp: host or address; mx: the domain */
-    int hop_port;                /* smtp: port (default 25) */
-    char *hop_dir;               /* file: directory */
-    int tls_required;            /* smtp/mx: STARTTLS required (default yes) */
-    int tls_verify;              /* verify the next hop's certificate and name (default yes) */
-    char *tls_ca;                /* CA bundle for verification; NULL: system default */
-    char *tls_cert, *tls_key;    /* client certificate presented to the next hop */
-    char *tls_verify_name;       /* name to verify instead of the host */
-    unsigned *retry;             /* retry delays in seconds; the last repeats */
+    char *hop_host;           /* smtp: host or address; mx: the domain */
+    int hop_port;             /* smtp: port (default 25) */
+    char *hop_dir;            /* file: directory */
+    int tls_required;         /* smtp/mx: STARTTLS required (default yes) */
+    int tls_verify;           /* verify the next hop's certificate and name (default yes) */
+    char *tls_ca;             /* CA bundle for verification; NULL: system default */
+    char *tls_cert, *tls_key; /* client certificate presented to the next hop */
+    char *tls_verify_name;    /* name to verify instead of the host */
+    unsigned *retry;          /* retry delays in seconds; the last repeats */
     size_t retry_count;
-    long queue_lifetime;         /* seconds before a deferred message bounces */
-    int max_concurrency;         /* connections to the next hop at once */
+    long queue_lifetime; /* seconds before a deferred message bounces */
+    int max_concurrency; /* connections to the next hop at once */
 };
 
 struct cfg_connector {
     char *name;
     unsigned long line;
-    char *listen_host;           /* numeric address */
+    char *listen_host; /* numeric address */
     int listen_port;
     struct cfg_network *networks;
     size_t network_count;
     enum cfg_starttls starttls;
-    char *tls_cert, *tls_key;    /* server certificate */
-    char *tls_ca;                /* CA for client certificates */
-    char **client_cert_names;    /* required client certificate names; may use "*." */
+    char *tls_cert, *tls_key; /* server certificate */
+    char *tls_ca;             /* CA for client certificates */
+    char **client_cert_names; /* required client certificate names; may use "*." */
     size_t client_cert_name_count;
     char *route_name;
-    struct cfg_route *route;     /* resolved by cfg_load; borrowed */
+    struct cfg_route *route; /* resolved by cfg_load; borrowed */
 };
 
 struct coex_config {
@@ -90,13 +90,13 @@ struct coex_config {
     long directory_poll;         /* seconds between directory change checks */
     long max_connections;
     long max_connections_per_ip;
-    long message_size_limit;     /* bytes */
+    long message_size_limit; /* bytes */
     long max_recipients;
-    long header_size_limit;      /* bytes */
-    long command_timeout;        /* seconds */
-    long data_timeout;           /* seconds */
-    long hop_limit;              /* Received fields before 554 5.4.6 */
-    long shutdown_timeout;       /* seconds SIGTERM waits for sessions */
+    long header_size_limit; /* bytes */
+    long command_timeout;   /* seconds */
+    long data_timeout;      /* seconds */
+    long hop_limit;         /* Received fields before 554 5.4.6 */
+    long shutdown_timeout;  /* seconds SIGTERM waits for sessions */
     struct cfg_connector *connectors;
     size_t connector_count;
     struct cfg_route *routes;

@@ -51,15 +51,24 @@ struct addr_lex {
 #define ADDR_C_ATEXT 1
 #define ADDR_C_DOT 2
 #define ADDR_C_WSP 4
+#define ADDR_C_QSTOP 8 /* ends a plain run inside a quoted string or literal: \\ NUL [ */
 static const unsigned char addr_class[256] = {
-    0, 0, 0, 0, 0, 0, 0, 0, 0, 4, 4, 0, 0, 4, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0,
-    4, 1, 0, 1, 1, 1, 1, 1, 0, 0, 1, 1, 0, 1, 2, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 0, 0, 0, 1, 0, 1,
-    0, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 0, 0, 0, 1, 1,
-    1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 0,
-    1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1,
-    1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1,
-    1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1,
-    1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1,
+    8, 0, 0, 0, 0, 0, 0, 0, 0, 4, 4, 0, 0, 4, 0, 0,
+    0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0,
+    4, 1, 0, 1, 1, 1, 1, 1, 0, 0, 1, 1, 0, 1, 2, 1,
+    1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 0, 0, 0, 1, 0, 1,
+    0, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1,
+    1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 8, 8, 0, 1, 1,
+    1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1,
+    1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 0,
+    1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1,
+    1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1,
+    1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1,
+    1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1,
+    1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1,
+    1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1,
+    1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1,
+    1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1,
 };
 
 static inline int addr_is_atext(unsigned char c)
@@ -93,7 +102,7 @@ static int addr_skip_comment(struct addr_lex *lx)
 }
 
 /* addr_skip_cfws - skip white space and comments; -1 on an unterminated comment */
-static int addr_skip_cfws(struct addr_lex *lx)
+static inline int addr_skip_cfws(struct addr_lex *lx)
 {
     while (lx->pos < lx->end) {
         unsigned char c = (unsigned char)lx->s[lx->pos];
@@ -118,7 +127,7 @@ static int addr_scan_until(struct addr_lex *lx, char close)
     const char *p = lx->s + lx->pos, *end = lx->s + lx->end;
     while (p < end) {
         /* the common case: plain text up to the closing delimiter */
-        while (p < end && *p != close && *p != '\\' && *p != '\0' && *p != '[')
+        while (p < end && !(addr_class[(unsigned char)*p] & ADDR_C_QSTOP) && *p != close)
             p++;
         if (p >= end)
             break;
@@ -475,19 +484,19 @@ size_t addr_parse_list(const char *in, size_t len, struct addr_mailbox *out, siz
         }
         size_t elem_end = t.kind == TOK_END ? lx.pos : t.start;
         if (n > 0 || overflow || group_error) {
-            struct addr_mailbox m;
-            memset(&m, 0, sizeof(m));
-            m.whole = addr_trim(in, elem_start, elem_end);
-            if (overflow || group_error || addr_parse_element(in, tok, n, &m) < 0) {
-                struct addr_span whole = m.whole;
-                memset(&m, 0, sizeof(m));
-                m.whole = whole;
-                m.flags = ADDR_F_BAD;
+            /* fill the caller's slot directly; past max, a scratch one */
+            struct addr_mailbox scratch;
+            struct addr_mailbox *m = count < max ? &out[count] : &scratch;
+            memset(m, 0, sizeof(*m));
+            m->whole = addr_trim(in, elem_start, elem_end);
+            if (overflow || group_error || addr_parse_element(in, tok, n, m) < 0) {
+                struct addr_span whole = m->whole;
+                memset(m, 0, sizeof(*m));
+                m->whole = whole;
+                m->flags = ADDR_F_BAD;
             }
             if (in_group)
-                m.flags |= ADDR_F_GROUP;
-            if (count < max)
-                out[count] = m;
+                m->flags |= ADDR_F_GROUP;
             count++;
         }
         if (t.kind == TOK_END)

@@ -34,6 +34,13 @@ struct spool;
 /* text form of a queue ID: 16 upper-case hex digits + NUL */
 #define SPOOL_ID_SIZE 17
 
+/* bounds checked on submit and again on every record read back (docs/spool.md) */
+#define LIMIT_SPOOL_STRING 1024             /* route, mail_from, envid, addr, orcpt */
+#define LIMIT_SPOOL_RCPTS 1000              /* recipients per message */
+#define LIMIT_SPOOL_DATA ((size_t)64 << 20) /* message bytes */
+#define LIMIT_SPOOL_RECORD (LIMIT_SPOOL_DATA + ((size_t)4 << 20)) /* payload of one record */
+#define LIMIT_SPOOL_BATCH ((size_t)256 << 20) /* bytes waiting for one fdatasync */
+
 enum spool_rcpt_state {
     SPOOL_RCPT_PENDING = 0,
     SPOOL_RCPT_DELIVERED = 1, /* 2xx from the next hop */
@@ -78,6 +85,13 @@ struct spool_msg *spool_msg_dup(const struct spool_msg *m);
 void spool_format_id(uint64_t id, char out[SPOOL_ID_SIZE]);
 
 /*
+ * spool_new_id - a fresh queue ID, for callers that must name the message
+ * before it is submitted (smtpd writes it into the Received field); pass it in
+ * m->id to spool_submit, which only assigns one when m->id is 0
+ */
+uint64_t spool_new_id(struct spool *s);
+
+/*
  * spool_commit_fn - runs on the event loop once the batch holding the record is
  * durable (ok = 1) or could not be written (ok = 0: the caller must answer
  * 4xx and must not assume the message is queued)
@@ -96,12 +110,13 @@ struct spool *spool_open(const char *dir, struct event_base *base, char *err, si
  * before any submit): fn is called for each message with a recipient still
  * pending; the message is borrowed for the call. Torn or corrupt records are
  * skipped and counted in the log. Returns the number of live messages or -1.
+ * Until it has run, segments found by spool_open are never reclaimed.
  */
 long spool_recover(struct spool *s, void (*fn)(void *arg, const struct spool_msg *m), void *arg);
 
 /*
  * spool_submit - append a message (envelope in m, bytes in data[0..len)) to the
- * current batch. Sets m->id, m->segment, m->data_off, m->data_len. cb runs
+ * current batch. Sets m->id when it is 0, and m->segment, m->data_off, m->data_len. cb runs
  * when the batch is durable. Returns 0, or -1 when the spool cannot take it
  * (write error, disk full, closing): then cb is not called.
  */
@@ -117,7 +132,8 @@ int spool_mark(struct spool *s, uint64_t id, size_t rcpt, enum spool_rcpt_state 
 
 /*
  * spool_read_data - append the bytes of live message id to out (wherever
- * compaction has moved them); 0, or -1 (unknown id, I/O error, corrupt)
+ * compaction has moved them); 0, or -1 (unknown id, not committed yet,
+ * I/O error, corrupt: the record's CRC is checked on every read)
  */
 int spool_read_data(struct spool *s, uint64_t id, struct buf *out);
 
@@ -128,12 +144,27 @@ struct spool_stats {
     unsigned long long bytes;
     unsigned long long batches;
     unsigned long long records;
+    unsigned long bad_tails; /* segments whose replay stopped at a torn/corrupt record */
 };
 void spool_get_stats(const struct spool *s, struct spool_stats *st);
 
 /*
- * spool_close - write and sync what is pending (running its callbacks), stop
- * the flusher and free; NULL is fine
+ * spool_set_segment_size - rotate past bytes instead of SPOOL_SEGMENT_SIZE
+ * (tests; also read from the environment variable COEX_SPOOL_SEGMENT_SIZE by
+ * spool_open). Takes effect at the next batch.
+ */
+void spool_set_segment_size(struct spool *s, uint64_t bytes);
+
+/*
+ * spool_set_fault - test hook: while err != 0 every batch write fails with
+ * errno err, exactly as a full or failing disk would (0 = off)
+ */
+void spool_set_fault(struct spool *s, int err);
+
+/*
+ * spool_close - write and sync what is pending (running its callbacks, which
+ * may still spool_mark but no longer submit), stop the flusher and free; NULL
+ * is fine. Not from inside a commit callback.
  */
 void spool_close(struct spool *s);
 

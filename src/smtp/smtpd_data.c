@@ -1,0 +1,400 @@
+/*
+ * smtpd_data - DATA and BDAT bytes, and what happens to a complete message:
+ * checks (size, bare line ends, hop count, loop), rewriting, the Received
+ * field, the spool, and the reply after commit.
+ *
+ * SMTP smuggling (CVE-2023-51766 and kin): the end of DATA is only
+ * CRLF "." CRLF. A bare LF or a bare CR does not end a line here; it marks
+ * the message as refused (550 5.6.11) and reading goes on to the real end, so
+ * "\n.\r\n" or "\r\n.\n" can never split one message into two.
+ */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include <event2/bufferevent.h>
+#include <event2/event.h>
+
+#include "hdr.h"
+#include "log.h"
+#include "qmgr.h"
+#include "rewrite.h"
+#include "smtpd_int.h"
+
+/* the field coexd adds to recognise its own messages coming back (loop guard) */
+#define SMTPD_LOOP_FIELD "X-Coex-Loop"
+
+struct smtpd_commit {
+    struct smtpd_session *sess; /* NULL once the client went away */
+    struct spool_msg *msg;
+    struct qmgr *qmgr;
+};
+
+/* smtpd_data_begin - first byte of DATA is at the start of a line */
+void smtpd_data_begin(struct smtpd_session *s)
+{
+    s->tx.data_state = DATA_LINE_START;
+    s->tx.bare_eol = 0;
+    s->tx.too_big = 0;
+    buf_reset(&s->tx.msg);
+}
+
+/* smtpd_keep - append to the message unless it is already refused */
+static void smtpd_keep(struct smtpd_tx *tx, const char *p, size_t len)
+{
+    if (tx->bare_eol || tx->too_big || len == 0)
+        return;
+    if (buf_append(&tx->msg, p, len) < 0) {
+        tx->too_big = 1;
+        buf_cleanup(&tx->msg); /* keep reading to the end, keep nothing */
+    }
+}
+
+/* smtpd_data_consume - the DATA state machine over p[0..len) */
+size_t smtpd_data_consume(struct smtpd_session *s, const char *p, size_t len, int *done)
+{
+    struct smtpd_tx *tx = &s->tx;
+    size_t i = 0, run = 0; /* run: start of plain bytes not yet kept */
+    *done = 0;
+    while (i < len) {
+        char c = p[i];
+        switch (tx->data_state) {
+        case DATA_LINE_START:
+            if (c == '.') {
+                smtpd_keep(tx, p + run, i - run);
+                tx->data_state = DATA_DOT;
+                i++;
+                run = i;
+                continue;
+            }
+            tx->data_state = DATA_IN_LINE;
+            continue; /* look at c again in DATA_IN_LINE */
+        case DATA_IN_LINE: {
+            /* fast path: skip to the next CR or LF */
+            const char *q = p + i;
+            while (q < p + len && *q != '\r' && *q != '\n')
+                q++;
+            i = (size_t)(q - p);
+            if (i == len)
+                continue;
+            if (*q == '\n')
+                tx->bare_eol = 1; /* bare LF: stays inside the line */
+            else
+                tx->data_state = DATA_CR;
+            i++;
+            continue;
+        }
+        case DATA_CR:
+            if (c == '\n') {
+                tx->data_state = DATA_LINE_START;
+                i++;
+                continue;
+            }
+            tx->bare_eol = 1; /* bare CR */
+            tx->data_state = DATA_IN_LINE;
+            continue;
+        case DATA_DOT:
+            if (c == '\r') {
+                tx->data_state = DATA_DOT_CR;
+                i++;
+                continue;
+            }
+            /* dot-stuffing (RFC 5321 §4.5.2): the leading dot was dropped */
+            tx->data_state = DATA_IN_LINE;
+            continue;
+        case DATA_DOT_CR:
+            if (c == '\n') {
+                if (i > run) /* the "\r" sits at i - 1 unless it came in the last chunk */
+                    smtpd_keep(tx, p + run, i - 1 - run);
+                *done = 1;
+                return i + 1;
+            }
+            tx->bare_eol = 1; /* ".\r" then something else */
+            tx->data_state = DATA_IN_LINE;
+            continue;
+        }
+    }
+    /* keep what is certain; a pending "." or ".\r" is decided by the next bytes */
+    if (tx->data_state == DATA_DOT_CR)
+        smtpd_keep(tx, p + run, len - 1 - run); /* ".\r" + anything but LF is refused anyway */
+    else
+        smtpd_keep(tx, p + run, len - run);
+    return len;
+}
+
+/* smtpd_bdat_consume - chunk bytes, checked for bare CR / LF across chunks */
+void smtpd_bdat_consume(struct smtpd_session *s, const char *p, size_t len)
+{
+    struct smtpd_tx *tx = &s->tx;
+    for (size_t i = 0; i < len; i++) {
+        if (tx->data_state == DATA_CR) {
+            if (p[i] != '\n')
+                tx->bare_eol = 1;
+            tx->data_state = DATA_IN_LINE;
+            if (p[i] == '\n')
+                continue;
+        }
+        if (p[i] == '\r')
+            tx->data_state = DATA_CR;
+        else if (p[i] == '\n')
+            tx->bare_eol = 1;
+    }
+    if (!tx->bdat_failed)
+        smtpd_keep(tx, p, len);
+}
+
+/* smtpd_count_fields - Received fields and our loop marker for this route */
+static void smtpd_count_fields(const char *msg, size_t len, const char *marker, long *hops,
+                               int *loop)
+{
+    struct hdr_iter it;
+    struct hdr_field f;
+    size_t mlen = strlen(marker);
+    *hops = 0;
+    *loop = 0;
+    hdr_iter_init(&it, msg, len);
+    while (hdr_iter_next(&it, &f)) {
+        if (hdr_name_is(msg, &f, "Received", 8))
+            (*hops)++;
+        else if (hdr_name_is(msg, &f, SMTPD_LOOP_FIELD, sizeof(SMTPD_LOOP_FIELD) - 1)) {
+            const char *v = msg + f.value_off;
+            size_t vlen = f.value_end - f.value_off;
+            while (vlen && (*v == ' ' || *v == '\t'))
+                v++, vlen--;
+            if (vlen == mlen && memcmp(v, marker, mlen) == 0)
+                *loop = 1;
+        }
+    }
+}
+
+/* smtpd_commit_cb - the spool made the message durable (or could not) */
+static void smtpd_commit_cb(void *arg, int ok)
+{
+    struct smtpd_commit *c = arg;
+    char id[SPOOL_ID_SIZE];
+    spool_format_id(c->msg->id, id);
+    if (ok) {
+        qmgr_add(c->qmgr, c->msg);
+        if (c->sess)
+            smtpd_reply(c->sess, "250 2.0.0 Ok: queued as %s", id);
+        else
+            log_info("%s: queued, but the client left before the reply", id);
+    } else {
+        log_error("%s: spool write failed: message not accepted", id);
+        if (c->sess)
+            smtpd_reply(c->sess, "451 4.3.0 Error: queue file write error");
+    }
+    if (c->sess) {
+        c->sess->commit = NULL;
+        c->sess->messages++;
+        smtpd_resume(c->sess);
+    }
+    spool_msg_free(c->msg);
+    free(c);
+}
+
+/* smtpd_commit_detach - the session ends while its message is being committed */
+void smtpd_commit_detach(struct smtpd_session *s)
+{
+    if (s->commit)
+        s->commit->sess = NULL;
+    s->commit = NULL;
+}
+
+/* smtpd_rfc5322_date - "Fri, 04 Dec 2026 10:00:00 +0000" */
+static void smtpd_rfc5322_date(char *out, size_t size)
+{
+    static const char *const days[] = {"Sun", "Mon", "Tue", "Wed", "Thu", "Fri", "Sat"};
+    static const char *const months[] = {"Jan", "Feb", "Mar", "Apr", "May", "Jun",
+                                         "Jul", "Aug", "Sep", "Oct", "Nov", "Dec"};
+    time_t now = time(NULL);
+    struct tm tm;
+    gmtime_r(&now, &tm);
+    snprintf(out, size, "%s, %02d %s %d %02d:%02d:%02d +0000", days[tm.tm_wday], tm.tm_mday,
+             months[tm.tm_mon], tm.tm_year + 1900, tm.tm_hour, tm.tm_min, tm.tm_sec);
+}
+
+/* smtpd_log_trace - one log line per rewrite decision */
+static void smtpd_log_trace(const char *id, const struct rewrite_trace *t)
+{
+    for (size_t i = 0; i < t->count; i++) {
+        const struct rewrite_change *c = &t->changes[i];
+        if (c->event == EVENT_REWRITTEN)
+            log_info("%s: rewrite %s: %s -> %s (%s%s)", id, c->field, c->old_addr, c->new_addr,
+                     rewrite_rule_name(c->rule), c->display_name ? ", display name" : "");
+        else if (c->event == EVENT_UNPARSEABLE)
+            log_warn("%s: rewrite %s: unparseable mailbox left untouched: %s", id, c->field,
+                     c->old_addr);
+    }
+}
+
+/* smtpd_refuse - end the transaction with a reply */
+static void smtpd_refuse(struct smtpd_session *s, const char *reply, const char *why)
+{
+    log_info("connector=%s client=[%s]: message refused: %s", s->conn->name, s->client_ip, why);
+    smtpd_reply(s, "%s", reply);
+    smtpd_tx_reset(s);
+    struct timeval tv = {s->env->cfg->command_timeout, 0};
+    bufferevent_set_timeouts(s->bev, &tv, &tv);
+}
+
+/* smtpd_build - rewrite and assemble the queued bytes; 0 or -1 (reply sent) */
+static int smtpd_build(struct smtpd_session *s, struct spool_msg *m, struct buf *out,
+                       const struct cfg_route *route)
+{
+    const struct coex_config *cfg = s->env->cfg;
+    struct smtpd_tx *tx = &s->tx;
+    struct rewrite_opts o = {route->direction == CFG_TO_SOURCE ? REWRITE_TO_SOURCE
+                                                               : REWRITE_TO_TARGET,
+                             cfg->subaddress_separators};
+    struct rewrite_trace trace;
+    char id[SPOOL_ID_SIZE], date[64], err[160], env_addr[LIMIT_ADDRESS];
+    size_t header_end, body_off;
+    int rc = -1;
+
+    rewrite_trace_init(&trace);
+    spool_format_id(m->id, id);
+    hdr_split(tx->msg.data, tx->msg.len, &header_end, &body_off);
+    smtpd_rfc5322_date(date, sizeof(date));
+    int utf8 = tx->smtputf8;
+    const char *proto =
+        s->esmtp ? (s->tls ? (utf8 ? "UTF8SMTPS" : "ESMTPS") : (utf8 ? "UTF8SMTP" : "ESMTP"))
+                 : "SMTP";
+    /* RFC 5321 §4.4 trace field; one recipient is named, more are not */
+    if (buf_printf(out,
+                   "Received: from %s ([%s])\r\n\tby %s (coex, connector %s) with %s%s%s%s\r\n"
+                   "\tid %s%s%s%s; %s\r\n",
+                   s->helo, s->client_ip, cfg->hostname, s->conn->name, proto, s->tls ? " (" : "",
+                   s->tls ? s->tls_info : "", s->tls ? ")" : "", id,
+                   tx->rcpt_count == 1 ? "\r\n\tfor <" : "",
+                   tx->rcpt_count == 1 ? tx->rcpts[0].addr : "", tx->rcpt_count == 1 ? ">" : "",
+                   date) < 0 ||
+        buf_printf(out, "%s: %s/%s\r\n", SMTPD_LOOP_FIELD, cfg->hostname, route->name) < 0)
+        goto too_big;
+    if (rewrite_header(tx->dir, &o, tx->msg.data, header_end, out, &trace, err, sizeof(err)) < 0 ||
+        buf_append(out, tx->msg.data + header_end, tx->msg.len - header_end) < 0)
+        goto too_big;
+
+    if (rewrite_envelope(tx->dir, &o, "MAIL FROM", tx->mail_from, strlen(tx->mail_from), env_addr,
+                         sizeof(env_addr), &trace) < 0)
+        goto bad_address;
+    m->mail_from = xstrdup(env_addr);
+    for (size_t i = 0; i < tx->rcpt_count; i++) {
+        const char *a = tx->rcpts[i].addr;
+        if (route->rewrite_rcpt) {
+            if (rewrite_envelope(tx->dir, &o, "RCPT TO", a, strlen(a), env_addr, sizeof(env_addr),
+                                 &trace) < 0)
+                goto bad_address;
+            a = env_addr;
+        }
+        m->rcpts[i].addr = xstrdup(a);
+    }
+    if (trace.coexistence_off)
+        log_info("%s: coexistence is off: relayed without rewriting", id);
+    smtpd_log_trace(id, &trace);
+    rc = 0;
+    goto done;
+too_big:
+    smtpd_refuse(s, "552 5.3.4 Error: message too large after processing", "too large");
+    goto done;
+bad_address:
+    smtpd_refuse(s, "501 5.1.3 Error: envelope address cannot be rewritten", "bad address");
+done:
+    rewrite_trace_cleanup(&trace);
+    return rc;
+}
+
+/* smtpd_message_end - a DATA message or a BDAT chunk is complete */
+void smtpd_message_end(struct smtpd_session *s)
+{
+    const struct coex_config *cfg = s->env->cfg;
+    struct smtpd_tx *tx = &s->tx;
+
+    if (s->state == SMTPD_BDAT && !tx->bdat_last) {
+        if (tx->bdat_failed)
+            smtpd_reply(s, "503 5.5.1 Error: BDAT without a valid transaction");
+        else
+            smtpd_reply(s, "250 2.0.0 Ok: %zu octets received", tx->msg.len);
+        s->state = tx->bdat_failed ? SMTPD_READY : SMTPD_MAIL;
+        return;
+    }
+    if (s->state == SMTPD_BDAT && tx->bdat_failed) {
+        smtpd_reply(s, "503 5.5.1 Error: BDAT without a valid transaction");
+        smtpd_tx_reset(s);
+        return;
+    }
+    if (tx->bare_eol) {
+        smtpd_refuse(s,
+                     "550 5.6.11 Error: bare CR or LF in message data (SMTP smuggling "
+                     "protection): use CRLF line ends",
+                     "bare CR or LF in DATA");
+        return;
+    }
+    if (tx->too_big) {
+        smtpd_refuse(s, "552 5.3.4 Error: message size exceeds fixed limit", "too large");
+        return;
+    }
+    size_t header_end, body_off;
+    hdr_split(tx->msg.data, tx->msg.len, &header_end, &body_off);
+    if ((long)header_end > cfg->header_size_limit) {
+        smtpd_refuse(s, "552 5.3.4 Error: message header exceeds fixed limit", "header too large");
+        return;
+    }
+    const struct cfg_route *route = s->conn->route;
+    char marker[512];
+    long hops;
+    int loop;
+    snprintf(marker, sizeof(marker), "%s/%s", cfg->hostname, route->name);
+    smtpd_count_fields(tx->msg.data, header_end, marker, &hops, &loop);
+    if (loop || hops >= cfg->hop_limit) {
+        smtpd_refuse(s,
+                     loop ? "554 5.4.6 Error: mail loop detected (this message passed here)"
+                          : "554 5.4.6 Error: too many hops",
+                     loop ? "loop" : "hop limit");
+        return;
+    }
+
+    struct spool_msg *m = xcalloc(1, sizeof(*m));
+    struct buf out;
+    buf_init(&out, (size_t)cfg->message_size_limit + (size_t)cfg->header_size_limit + 4096);
+    m->id = spool_new_id(s->env->spool);
+    m->arrival = time(NULL);
+    m->route = xstrdup(route->name);
+    m->envid = tx->envid ? xstrdup(tx->envid) : NULL;
+    m->ret_full = tx->ret_full;
+    m->rcpt_count = tx->rcpt_count;
+    m->rcpts = xcalloc(tx->rcpt_count, sizeof(*m->rcpts));
+    for (size_t i = 0; i < tx->rcpt_count; i++) {
+        m->rcpts[i].orcpt = tx->rcpts[i].orcpt ? xstrdup(tx->rcpts[i].orcpt) : NULL;
+        m->rcpts[i].notify = tx->rcpts[i].notify;
+    }
+    char id[SPOOL_ID_SIZE];
+    spool_format_id(m->id, id);
+    log_info("%s: client=[%s], connector=%s%s%s", id, s->client_ip, s->conn->name,
+             s->tls ? ", tls=" : "", s->tls ? s->tls_info : "");
+    if (smtpd_build(s, m, &out, route) < 0) {
+        spool_msg_free(m);
+        buf_cleanup(&out);
+        return;
+    }
+    struct smtpd_commit *c = xcalloc(1, sizeof(*c));
+    c->sess = s;
+    c->msg = m;
+    c->qmgr = s->env->qmgr;
+    if (spool_submit(s->env->spool, m, out.data, out.len, smtpd_commit_cb, c) < 0) {
+        log_error("%s: spool refused the message", id);
+        smtpd_reply(s, "452 4.3.1 Error: insufficient system storage");
+        spool_msg_free(m);
+        free(c);
+        buf_cleanup(&out);
+        smtpd_tx_reset(s);
+        return;
+    }
+    log_info("%s: from=<%s>, size=%zu, nrcpt=%zu", id, m->mail_from, out.len, m->rcpt_count);
+    buf_cleanup(&out);
+    smtpd_tx_reset(s);
+    s->commit = c;
+    s->waiting = 1;
+    bufferevent_disable(s->bev, EV_READ);
+}

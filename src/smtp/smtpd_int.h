@@ -1,0 +1,121 @@
+/*
+ * smtpd_int - what smtpd.c (session, commands) and smtpd_data.c (DATA/BDAT,
+ * the message) share. Only src/smtp/smtpd*.c include it.
+ */
+#ifndef COEX_SMTPD_INT_H
+#define COEX_SMTPD_INT_H
+
+#include <netinet/in.h>
+
+#include "addr.h"
+#include "buf.h"
+#include "smtpd.h"
+
+/* RFC 5321 §4.5.3.1.4 says 512 for a command line; extensions make it longer */
+#define LIMIT_SMTP_LINE 2048
+#define LIMIT_HELO 255
+#define LIMIT_DSN_PARAM 500
+
+enum smtpd_state {
+    SMTPD_GREETED, /* waiting for EHLO/HELO */
+    SMTPD_READY,   /* after EHLO: MAIL allowed */
+    SMTPD_MAIL,    /* after MAIL: RCPT allowed */
+    SMTPD_DATA,    /* reading DATA */
+    SMTPD_BDAT,    /* reading a BDAT chunk */
+    SMTPD_TLS,     /* TLS handshake in progress */
+};
+
+/* the byte-level DATA state machine (see smtpd_data.c) */
+enum smtpd_data_state {
+    DATA_LINE_START,
+    DATA_IN_LINE,
+    DATA_CR,
+    DATA_DOT,    /* "." at the start of a line */
+    DATA_DOT_CR, /* ".\r" at the start of a line */
+};
+
+struct smtpd_rcpt {
+    char *addr;  /* as received */
+    char *orcpt; /* DSN ORCPT or NULL */
+    unsigned notify;
+};
+
+struct smtpd_tx {
+    char *mail_from; /* "" for the null sender */
+    char *envid;
+    int ret_full;
+    int smtputf8;
+    int body_8bit;
+    long size_declared;
+    struct smtpd_rcpt *rcpts;
+    size_t rcpt_count, rcpt_cap;
+    struct dir_snapshot *dir; /* taken at MAIL, released with the transaction */
+    struct buf msg;           /* the message as received (dot-unstuffed) */
+    enum smtpd_data_state data_state;
+    int bare_eol;    /* a bare CR or LF was seen: the message is refused */
+    int too_big;     /* over message_size_limit: refused */
+    long bdat_left;  /* bytes still to read of the current BDAT chunk */
+    int bdat_last;   /* the current chunk is the LAST one */
+    int bdat_used;   /* BDAT was used: DATA is not allowed any more */
+    int bdat_failed; /* BDAT before a valid transaction: consume and refuse */
+};
+
+struct smtpd_session;
+
+struct smtpd_server {
+    struct smtpd_env *env;
+    const struct cfg_connector *conn;
+    SSL_CTX *ssl_ctx;
+    struct evconnlistener *listener;
+};
+
+struct smtpd_session {
+    struct smtpd_server *srv;
+    struct smtpd_env *env;
+    const struct cfg_connector *conn;
+    struct bufferevent *bev;
+    struct smtpd_session *next, *prev; /* all sessions of the process */
+    char client_ip[INET6_ADDRSTRLEN];
+    int family;
+    unsigned char addr[16];
+    char helo[LIMIT_HELO + 1];
+    int esmtp;
+    enum smtpd_state state;
+    int tls;
+    char tls_info[128];
+    int cert_ok; /* a verified client certificate with an allowed name */
+    char cert_name[256];
+    int closing;   /* close once the output is flushed */
+    int busy;      /* inside smtpd_process: smtpd_close must not free */
+    int waiting;   /* a message is being committed: read nothing */
+    int skip_line; /* discarding the rest of an over-long line */
+    unsigned long messages;
+    struct smtpd_tx tx;
+    struct smtpd_commit *commit; /* the commit in flight, or NULL */
+};
+
+/* smtpd_reply - queue one reply line (printf-style, without CRLF) */
+void smtpd_reply(struct smtpd_session *s, const char *fmt, ...)
+    __attribute__((format(printf, 2, 3)));
+/* smtpd_close - flush the output, then close the session */
+void smtpd_close(struct smtpd_session *s);
+/* smtpd_tx_reset - forget the transaction (RSET, after a message) */
+void smtpd_tx_reset(struct smtpd_session *s);
+/* smtpd_resume - after a commit: read and process input again */
+void smtpd_resume(struct smtpd_session *s);
+
+/* smtpd_data_begin - DATA accepted: set up the dot-stuffing state machine */
+void smtpd_data_begin(struct smtpd_session *s);
+/*
+ * smtpd_data_consume - feed bytes of DATA; returns how many were used, and
+ * sets *done when the terminating CRLF.CRLF was seen
+ */
+size_t smtpd_data_consume(struct smtpd_session *s, const char *p, size_t len, int *done);
+/* smtpd_bdat_consume - feed bytes of a BDAT chunk (no dot-stuffing) */
+void smtpd_bdat_consume(struct smtpd_session *s, const char *p, size_t len);
+/* smtpd_message_end - the whole message is in: check, rewrite, spool, reply */
+void smtpd_message_end(struct smtpd_session *s);
+/* smtpd_commit_detach - the session goes away: its commit must not touch it */
+void smtpd_commit_detach(struct smtpd_session *s);
+
+#endif
