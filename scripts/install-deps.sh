@@ -3,7 +3,7 @@
 #   scripts/install-deps.sh          build, run and test
 #   scripts/install-deps.sh bench    also the benchmark peers (GMime)
 set -eu
-pkgs="make gcc clang pkg-config libsqlite3-dev libcmocka-dev libevent-dev libssl-dev openssl python3-pytest python3-aiosmtpd swaks sqlite3"
+pkgs="make gcc clang pkg-config libsqlite3-dev libcmocka-dev libevent-dev libssl-dev openssl python3-pytest python3-aiosmtpd swaks sqlite3 postfix"
 [ "${1:-}" = bench ] && pkgs="$pkgs libgmime-3.0-dev"
 missing=""
 for p in $pkgs; do
@@ -13,5 +13,7 @@ done
 echo "install-deps: installing:$missing"
 SUDO=""
 [ "$(id -u)" = 0 ] || SUDO=sudo
+# postfix is a test peer (a real smtpd next hop): no questions, no local mail system
+echo "postfix postfix/main_mailer_type select Local only" | $SUDO debconf-set-selections
 $SUDO apt-get update -qq
 DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq $missing

@@ -7,10 +7,12 @@ test starts is stopped by PID when the test ends.
 """
 import os
 import pathlib
+import shutil
 import signal
 import socket
 import ssl
 import subprocess
+import tempfile
 import threading
 import time
 
@@ -244,3 +246,84 @@ def coexd_factory(tmp_path):
         assert "ERROR: AddressSanitizer" not in text, text[-4000:]
         assert "runtime error" not in text, text[-4000:]
         assert rc in (0, None, -9), f"coexd exit {rc}\n{text[-4000:]}"
+
+
+# ---------------------------------------------------------------- a real Postfix next hop
+
+class PostfixHop:
+    """A private Postfix instance (its own config, queue and log under a temp
+    directory, started with `postfix -c`): smtpd on 127.0.0.1:port relaying
+    everything to relay_port. Needs root and Debian's postfix package."""
+
+    def __init__(self, base, port, relay_port):
+        self.base, self.port = base, port
+        etc, spool, data = base / "etc", base / "spool", base / "data"
+        for p in (etc, spool, data):
+            p.mkdir(parents=True)
+        subprocess.run(["chown", "postfix", str(data)], check=True)
+        self.log = base / "maillog"
+        (etc / "main.cf").write_text(f"""compatibility_level = 3.6
+queue_directory = {spool}
+data_directory = {data}
+mail_owner = postfix
+setgid_group = postdrop
+myhostname = postfix-hop.test
+mydestination =
+local_recipient_maps =
+local_transport = error:local delivery disabled
+alias_maps =
+alias_database =
+inet_interfaces = 127.0.0.1
+inet_protocols = ipv4
+smtp_bind_address = 127.0.0.1
+mynetworks = 127.0.0.0/8
+relayhost = [127.0.0.1]:{relay_port}
+smtpd_relay_restrictions = permit_mynetworks, reject
+smtp_tls_security_level = none
+smtpd_tls_security_level = none
+maillog_file_prefixes = {base}
+maillog_file = {self.log}
+""")
+        (etc / "master.cf").write_text(f"""127.0.0.1:{port} inet n - n - 10 smtpd
+pickup    unix  n       -       n       60      1       pickup
+cleanup   unix  n       -       n       -       0       cleanup
+qmgr      unix  n       -       n       300     1       qmgr
+rewrite   unix  -       -       n       -       -       trivial-rewrite
+bounce    unix  -       -       n       -       0       bounce
+defer     unix  -       -       n       -       0       bounce
+trace     unix  -       -       n       -       0       bounce
+verify    unix  -       -       n       -       1       verify
+proxymap  unix  -       -       n       -       -       proxymap
+smtp      unix  -       -       n       -       -       smtp
+relay     unix  -       -       n       -       -       smtp
+showq     unix  n       -       n       -       -       showq
+error     unix  -       -       n       -       -       error
+retry     unix  -       -       n       -       -       error
+discard   unix  -       -       n       -       -       discard
+anvil     unix  -       -       n       -       1       anvil
+scache    unix  -       -       n       -       1       scache
+postlog   unix-dgram n  -       n       -       1       postlogd
+""")
+        self.etc = etc
+        # the first check creates the queue directories and may complain once
+        if subprocess.run(["postfix", "-c", str(etc), "check"], capture_output=True).returncode:
+            subprocess.run(["postfix", "-c", str(etc), "check"], check=True, capture_output=True)
+        subprocess.run(["postfix", "-c", str(etc), "start"], check=True, capture_output=True,
+                       timeout=60)
+        assert wait_port(port, 20), self.log.read_text() if self.log.exists() else "no log"
+
+    def stop(self):
+        subprocess.run(["postfix", "-c", str(self.etc), "stop"], capture_output=True, timeout=60)
+
+
+@pytest.fixture
+def postfix_hop(sink_factory):
+    # Postfix's processes run as user postfix: the queue must not sit below
+    # pytest's private (0700) temp directory
+    base = pathlib.Path(tempfile.mkdtemp(prefix="coex-postfix-"))
+    base.chmod(0o755)
+    sink = sink_factory()
+    hop = PostfixHop(base / "pf", free_port(), sink.port)
+    yield hop, sink
+    hop.stop()
+    shutil.rmtree(base, ignore_errors=True)

@@ -388,3 +388,42 @@ def test_sigterm_finishes_and_exits(coexd_factory):
     wait_for(d.outbox)
     assert d.stop(signal.SIGTERM) == 0
     assert "coexd stopped" in d.log_text()
+
+
+@pytest.mark.parametrize("eod", SMUGGLING, ids=["lf.crlf", "crlf.lf", "lf.lf", "cr.cr", "crlf.cr"])
+def test_smuggling_through_coexd_to_postfix(coexd_factory, postfix_hop, eod):
+    """The same payloads with a real Postfix smtpd as coexd's next hop: what
+    reaches the far side is one clean message, never the smuggled one."""
+    hop, sink = postfix_hop
+    port = free_port()
+    d = coexd_factory(config(port, next_hop=f"smtp:[127.0.0.1]:{hop.port}",
+                             route="tls_required = no\n"), wait_ports=[port])
+    c = socket.create_connection(("127.0.0.1", port), timeout=10)
+    f = c.makefile("rb")
+    f.readline()
+    c.sendall(b"EHLO x\r\n")
+    while not f.readline().startswith(b"250 "):
+        pass
+    c.sendall(b"MAIL FROM:<alexw@target.example>\r\nRCPT TO:<partner@external1.example>\r\n"
+              b"DATA\r\n")
+    for _ in range(3):
+        f.readline()
+    c.sendall(b"From: alexw@target.example\r\nSubject: first\r\n\r\nfirst" + eod +
+              b"MAIL FROM:<ceo@target.example>\r\nRCPT TO:<victim@external1.example>\r\n"
+              b"DATA\r\nFrom: ceo@target.example\r\nSubject: smuggled\r\n\r\nsmuggled\r\n"
+              b".\r\n")
+    assert f.readline().startswith(b"550 5.6.11")
+    c.sendall(b"MAIL FROM:<alexw@target.example>\r\nRCPT TO:<partner@external1.example>\r\n"
+              b"DATA\r\n")
+    for _ in range(3):
+        f.readline()
+    c.sendall(b"From: alexw@target.example\r\nSubject: clean\r\n\r\nok\r\n.\r\nQUIT\r\n")
+    assert f.readline().startswith(b"250")
+    c.close()
+    assert sink.wait(1, timeout=30), d.log_text() + hop.log.read_text()
+    time.sleep(2)
+    assert len(sink.messages) == 1
+    msg = email.message_from_bytes(sink.messages[0]["data"])
+    assert msg["Subject"] == "clean"
+    assert sink.messages[0]["to"] == ["partner@external1.example"]
+    assert b"smuggled" not in sink.messages[0]["data"]
