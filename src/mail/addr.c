@@ -53,22 +53,14 @@ struct addr_lex {
 #define ADDR_C_WSP 4
 #define ADDR_C_QSTOP 8 /* ends a plain run inside a quoted string or literal: \\ NUL [ */
 static const unsigned char addr_class[256] = {
-    8, 0, 0, 0, 0, 0, 0, 0, 0, 4, 4, 0, 0, 4, 0, 0,
-    0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0,
-    4, 1, 0, 1, 1, 1, 1, 1, 0, 0, 1, 1, 0, 1, 2, 1,
-    1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 0, 0, 0, 1, 0, 1,
-    0, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1,
-    1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 8, 8, 0, 1, 1,
-    1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1,
-    1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 0,
-    1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1,
-    1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1,
-    1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1,
-    1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1,
-    1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1,
-    1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1,
-    1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1,
-    1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1,
+    8, 0, 0, 0, 0, 0, 0, 0, 0, 4, 4, 0, 0, 4, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0,
+    4, 1, 0, 1, 1, 1, 1, 1, 0, 0, 1, 1, 0, 1, 2, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 0, 0, 0, 1, 0, 1,
+    0, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 8, 8, 0, 1, 1,
+    1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 0,
+    1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1,
+    1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1,
+    1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1,
+    1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1,
 };
 
 static inline int addr_is_atext(unsigned char c)
@@ -446,8 +438,120 @@ static struct addr_span addr_trim(const char *s, size_t start, size_t end)
     return (struct addr_span){start, end - start};
 }
 
+/* addr_skip_wsp - white space only (no comments) from p */
+static inline const unsigned char *addr_skip_wsp(const unsigned char *p, const unsigned char *end)
+{
+    while (p < end && (addr_class[*p] & ADDR_C_WSP))
+        p++;
+    return p;
+}
+
+/*
+ * addr_fast_element - the forms nearly every element takes, in one pass and
+ * without tokens: [words] <local@domain>  or  local@domain, where words are
+ * atoms or quoted strings separated by white space, followed by white space
+ * and "," or the end. Fills m exactly as the general parser would and returns
+ * 1 (stopped at ",", now consumed) or 2 (the end); 0 leaves lx alone for the
+ * general parser (comments, groups, obsolete forms, anything unusual).
+ */
+static int addr_fast_element(struct addr_lex *lx, struct addr_mailbox *m)
+{
+    const unsigned char *base = (const unsigned char *)lx->s;
+    const unsigned char *end = base + lx->end;
+    const unsigned char *p = addr_skip_wsp(base + lx->pos, end);
+    const unsigned char *start = p, *name_end = NULL;
+
+    if (p == end)
+        return 0;
+    if (addr_class[*p] & (ADDR_C_ATEXT | ADDR_C_DOT)) {
+        const unsigned char *q = p;
+        while (q < end && (addr_class[*q] & (ADDR_C_ATEXT | ADDR_C_DOT)))
+            q++;
+        if (q < end && *q == '@') {
+            /* bare local@domain */
+            const unsigned char *at = q++;
+            if (q >= end || !(addr_class[*q] & ADDR_C_ATEXT))
+                return 0;
+            for (; q < end; q++) {
+                if (addr_class[*q] & ADDR_C_ATEXT)
+                    continue;
+                if (*q != '.' || q[-1] == '.')
+                    break;
+            }
+            if (q[-1] == '.')
+                return 0;
+            const unsigned char *spec_end = q;
+            q = addr_skip_wsp(q, end);
+            if (q < end && *q != ',')
+                return 0;
+            memset(m, 0, sizeof(*m));
+            m->whole = m->spec = (struct addr_span){(size_t)(p - base), (size_t)(spec_end - p)};
+            m->local = (struct addr_span){(size_t)(p - base), (size_t)(at - p)};
+            m->domain = (struct addr_span){(size_t)(at + 1 - base), (size_t)(spec_end - at - 1)};
+            lx->pos = (size_t)(q - base) + (q < end);
+            return q < end ? 1 : 2;
+        }
+    }
+    /* display-name words, then "<" (the general parser's token limit applies) */
+    size_t words = 0;
+    while (p < end && *p != '<') {
+        if (++words >= LIMIT_ELEMENT_TOKENS)
+            return 0;
+        if (*p == '"') {
+            p++;
+            while (p < end && *p != '"' && *p != '\\' && *p != '\0')
+                p++;
+            if (p >= end || *p != '"')
+                return 0;
+            p++;
+        } else if (addr_class[*p] & (ADDR_C_ATEXT | ADDR_C_DOT)) {
+            while (p < end && (addr_class[*p] & (ADDR_C_ATEXT | ADDR_C_DOT)))
+                p++;
+        } else
+            return 0;
+        name_end = p;
+        p = addr_skip_wsp(p, end);
+    }
+    if (p >= end)
+        return 0;
+    struct addr_lex angle_lx = {lx->s, lx->end, (size_t)(p + 1 - base)};
+    size_t at = addr_fast_angle(&angle_lx);
+    if (at == 0)
+        return 0;
+    const unsigned char *angle_end = base + angle_lx.pos; /* after ">" */
+    const unsigned char *q = addr_skip_wsp(angle_end, end);
+    if (q < end && *q != ',')
+        return 0;
+    size_t lt = (size_t)(p - base), gt = angle_lx.pos - 1;
+    memset(m, 0, sizeof(*m));
+    m->flags = ADDR_F_ANGLE;
+    m->whole = (struct addr_span){(size_t)(start - base), (size_t)(angle_end - start)};
+    if (name_end)
+        m->name = (struct addr_span){(size_t)(start - base), (size_t)(name_end - start)};
+    m->spec = (struct addr_span){lt + 1, gt - lt - 1};
+    m->local = (struct addr_span){lt + 1, at - lt - 1};
+    m->domain = (struct addr_span){at + 1, gt - at - 1};
+    lx->pos = (size_t)(q - base) + (q < end);
+    return q < end ? 1 : 2;
+}
+
+static size_t addr_parse_list_impl(const char *in, size_t len, struct addr_mailbox *out, size_t max,
+                                   int fast_paths);
+
 /* addr_parse_list - tokenize an address-list field body */
 size_t addr_parse_list(const char *in, size_t len, struct addr_mailbox *out, size_t max)
+{
+    return addr_parse_list_impl(in, len, out, max, 1);
+}
+
+/* addr_parse_list_general - the same without the fast path (differential tests) */
+size_t addr_parse_list_general(const char *in, size_t len, struct addr_mailbox *out, size_t max)
+{
+    return addr_parse_list_impl(in, len, out, max, 0);
+}
+
+static size_t addr_parse_list_impl(const char *in, size_t len, struct addr_mailbox *out, size_t max,
+                                   int fast_paths)
 {
     struct addr_lex lx = {in, len, 0};
     struct addr_tok tok[LIMIT_ELEMENT_TOKENS];
@@ -455,6 +559,16 @@ size_t addr_parse_list(const char *in, size_t len, struct addr_mailbox *out, siz
     int in_group = 0;
 
     for (;;) {
+        struct addr_mailbox scratch;
+        int fast = fast_paths ? addr_fast_element(&lx, count < max ? &out[count] : &scratch) : 0;
+        if (fast) {
+            if (in_group)
+                (count < max ? &out[count] : &scratch)->flags |= ADDR_F_GROUP;
+            count++;
+            if (fast == 2)
+                break;
+            continue;
+        }
         size_t elem_start = lx.pos;
         size_t n = 0;
         int overflow = 0, group_error = 0;
@@ -484,8 +598,7 @@ size_t addr_parse_list(const char *in, size_t len, struct addr_mailbox *out, siz
         }
         size_t elem_end = t.kind == TOK_END ? lx.pos : t.start;
         if (n > 0 || overflow || group_error) {
-            /* fill the caller's slot directly; past max, a scratch one */
-            struct addr_mailbox scratch;
+            /* fill the caller's slot directly; past max, the scratch one */
             struct addr_mailbox *m = count < max ? &out[count] : &scratch;
             memset(m, 0, sizeof(*m));
             m->whole = addr_trim(in, elem_start, elem_end);

@@ -62,6 +62,12 @@ struct addr_mailbox {
 size_t addr_parse_list(const char *in, size_t len, struct addr_mailbox *out, size_t max);
 
 /*
+ * addr_parse_list_general - addr_parse_list without its one-pass fast path for
+ * the common forms; the results must be identical (the fuzzer checks it)
+ */
+size_t addr_parse_list_general(const char *in, size_t len, struct addr_mailbox *out, size_t max);
+
+/*
  * addr_parse_spec - parse in[0..len) as exactly one addr-spec (an envelope
  * address or a directory entry: no display name, no angle brackets, no CFWS).
  * Returns 0 and fills out, or -1 when it is not a valid addr-spec.

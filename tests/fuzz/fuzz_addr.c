@@ -162,6 +162,14 @@ static void fuzz_check_list(const char *in, size_t len)
     size_t prev_end = 0;
 
     CHECK(count <= len); /* every mailbox takes at least one byte */
+    /* differential: the fast path must agree with the general parser, field for field */
+    {
+        static struct addr_mailbox general[FUZZ_MAX_MAILBOXES];
+        size_t gcount = addr_parse_list_general(in, len, general, FUZZ_MAX_MAILBOXES);
+        CHECK(gcount == count);
+        for (size_t i = 0; i < (count < FUZZ_MAX_MAILBOXES ? count : FUZZ_MAX_MAILBOXES); i++)
+            CHECK(memcmp(&general[i], &out[i], sizeof(out[i])) == 0);
+    }
     for (size_t i = 0; i < stored; i++) {
         const struct addr_mailbox *m = &out[i];
         CHECK(fuzz_span_ok(m->whole, len));
