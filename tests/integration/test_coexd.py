@@ -427,3 +427,93 @@ def test_smuggling_through_coexd_to_postfix(coexd_factory, postfix_hop, eod):
     assert msg["Subject"] == "clean"
     assert sink.messages[0]["to"] == ["partner@external1.example"]
     assert b"smuggled" not in sink.messages[0]["data"]
+
+
+def test_per_ip_limit_and_timeouts(coexd_factory):
+    port = free_port()
+    d = coexd_factory(config(port, extra_global="max_connections_per_ip = 2\ncommand_timeout = 2s\n"),
+                      wait_ports=[port])
+    time.sleep(0.5)                                     # the start-up probe has gone
+    a = socket.create_connection(("127.0.0.1", port), timeout=10)
+    b = socket.create_connection(("127.0.0.1", port), timeout=10)
+    assert a.recv(100).startswith(b"220") and b.recv(100).startswith(b"220")
+    with socket.create_connection(("127.0.0.1", port), timeout=10) as c:
+        assert c.recv(200).startswith(b"421 4.7.0")
+    # idle past command_timeout: 421 4.4.2 and the connection closes
+    data = a.recv(200)
+    assert data.startswith(b"421 4.4.2"), data
+    assert a.recv(100) == b""
+    a.close()
+    b.close()
+    assert "timeout in command state" in d.log_text()
+
+
+def test_simple_commands(coexd_factory):
+    port = free_port()
+    coexd_factory(config(port), wait_ports=[port])
+    with smtplib.SMTP("127.0.0.1", port, timeout=30) as s:
+        s.command_encoding = "utf-8"
+        assert s.docmd("MAIL FROM:<a@b.example>")[0] == 503        # before EHLO
+        s.ehlo("client.test")
+        assert s.docmd("VRFY ceo@target.example")[0] == 252
+        assert s.docmd("HELP")[0] == 214
+        assert s.docmd("NOOP")[0] == 250
+        assert s.docmd("RCPT TO:<a@b.example>")[0] == 503          # before MAIL
+        assert s.docmd("MAIL FROM:<not an address>")[0] == 501
+        assert s.docmd("MAIL FROM:<a@b.example> FOO=BAR")[0] == 555
+        assert s.docmd("MAIL FROM:<jörg@b.example>")[0] == 553      # UTF-8 needs SMTPUTF8
+        assert s.docmd("MAIL FROM:<jörg@b.example> SMTPUTF8")[0] == 250
+        assert s.docmd("RCPT TO:<x@y.example> NOTIFY=SUCCESS,NEVER")[0] == 555
+        assert s.docmd("RCPT TO:<x@y.example> NOTIFY=FAILURE ORCPT=rfc822;x@y.example")[0] == 250
+        assert s.docmd("RSET")[0] == 250
+        assert s.docmd("DATA")[0] == 503
+        assert s.docmd("FROB")[0] == 502
+
+
+def test_sighup_reload_keeps_sessions(coexd_factory):
+    port = free_port()
+    d = coexd_factory(config(port), wait_ports=[port])
+    with smtplib.SMTP("127.0.0.1", port, timeout=30) as s:
+        s.ehlo("client.test")
+        s.mail("alexw@target.example")
+        d.conf.write_text(config(port, extra_global="max_recipients = 7\n"))
+        d.proc.send_signal(signal.SIGHUP)
+        assert wait_for(lambda: "reload done" in d.log_text(), 10), d.log_text()
+        s.rcpt("partner@external1.example")
+        assert s.data(MSG)[0] == 250                    # the session survived the reload
+    # a reload that would move a listener is refused, the daemon keeps running
+    d.conf.write_text(config(free_port()))
+    d.proc.send_signal(signal.SIGHUP)
+    assert wait_for(lambda: "Keeping the running configuration" in d.log_text(), 10)
+    send(port)
+    assert len(wait_for(lambda: len(d.outbox()) >= 2 and d.outbox())) == 2
+
+
+def test_spool_disk_full_is_a_temporary_failure(coexd_factory, tmp_path):
+    """The spool on a 1 MiB tmpfs: a message that does not fit gets 452 4.3.1
+    (never a 250), and mail flows again once there is room."""
+    mnt = tmp_path / "tiny"
+    mnt.mkdir()
+    r = subprocess.run(["mount", "-t", "tmpfs", "-o", "size=1m", "tmpfs", str(mnt)],
+                       capture_output=True, text=True)
+    assert r.returncode == 0, f"this test needs root to mount a tmpfs: {r.stderr}"
+    try:
+        port = free_port()
+        cfg = config(port, extra_global="message_size_limit = 8M\n").replace(
+            "spool = spool", f"spool = {mnt}/spool")
+        d = coexd_factory(cfg, wait_ports=[port])
+        big = MSG + (b"x" * 998 + b"\r\n") * 2000          # 2 MB: cannot fit
+        with smtplib.SMTP("127.0.0.1", port, timeout=30) as s:
+            s.ehlo("client.test")
+            s.mail("alexw@target.example")
+            s.rcpt("partner@external1.example")
+            code, reply = s.data(big)
+            assert code in (451, 452), (code, reply)
+            assert reply.startswith(b"4.3."), reply
+            s.rset()
+            code, _ = s.sendmail("alexw@target.example", ["partner@external1.example"], MSG) \
+                or (250, b"")
+        assert wait_for(lambda: len(d.outbox()) == 1)
+        d.stop()
+    finally:
+        subprocess.run(["umount", str(mnt)], capture_output=True)
