@@ -517,3 +517,19 @@ def test_spool_disk_full_is_a_temporary_failure(coexd_factory, tmp_path):
         d.stop()
     finally:
         subprocess.run(["umount", str(mnt)], capture_output=True)
+
+
+def test_no_bounce_for_a_bounce(coexd_factory, sink_factory, certs):
+    # the next hop refuses the recipient and then the bounce too
+    hop = sink_factory(tls_context=server_tls_context(certs),
+                       reject={"nobody@external1.example": "550 5.1.1 no such user",
+                               "alex.wilber@source.example": "550 5.1.1 sender unknown"})
+    port = free_port()
+    d = coexd_factory(smtp_hop_config(certs, port, hop.port), wait_ports=[port])
+    send(port, rcpts=("nobody@external1.example",))
+    assert wait_for(lambda: d.log_text().count("status=bounced") >= 2, 30), d.log_text()
+    time.sleep(3)
+    log = d.log_text()
+    assert log.count("sender non-delivery notification") == 1, log
+    assert log.count("status=bounced") == 2, log
+    assert hop.messages == []
