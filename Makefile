@@ -25,6 +25,7 @@ UNIT_TESTS := $(patsubst tests/unit/%.c,%,$(wildcard tests/unit/test_*.c))
 FUZZ_TARGETS := $(patsubst tests/fuzz/%.c,%,$(wildcard tests/fuzz/fuzz_*.c))
 
 FUZZ_SRCS := $(wildcard src/core/*.c src/mail/*.c) src/dir/dir.c
+FUZZ_SRCS += src/smtp/smtpproto.c src/smtp/smtpproto_data.c src/smtp/smtpreply.c
 REL_OBJS := $(LIB_SRCS:%.c=$(B)/rel/%.o)
 SAN_OBJS := $(LIB_SRCS:%.c=$(B)/san/%.o)
 
@@ -80,7 +81,7 @@ cli: $(B)/bin/coexctl $(B)/san/bin/coexctl $(B)/san/bin/coexd
 $(B)/fuzz/%: tests/fuzz/%.c $(FUZZ_SRCS)
 	@mkdir -p $(dir $@)
 	$(CLANG) $(CSTD) $(INC) -g -O1 -fsanitize=fuzzer,address,undefined -fno-sanitize-recover=all \
-	    -o $@ $< $(FUZZ_SRCS)
+	    -o $@ $< $(FUZZ_SRCS) -lcrypto
 
 fuzz-build: $(FUZZ_TARGETS:%=$(B)/fuzz/%)
 

@@ -328,7 +328,8 @@ int dsn_build(struct buf *out, const struct dsn_info *info)
         goto fail;
 
     size_t limit = info->full_limit ? info->full_limit : DSN_FULL_LIMIT_DEFAULT;
-    int full = info->ret_full && info->msg_len <= limit;
+    /* RET not given (-1): the whole message, as Postfix does; RFC 3461 §4.3 leaves it open */
+    int full = info->ret_full != 0 && info->msg_len <= limit;
     size_t returned_len = info->msg_len;
     if (!full) {
         size_t header_end, body_off;

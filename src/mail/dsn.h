@@ -50,7 +50,7 @@ struct dsn_info {
     const char *envid;         /* DSN ENVID as received (xtext) or NULL */
     const struct dsn_rcpt *rcpts;
     size_t rcpt_count; /* at least 1 */
-    int ret_full;      /* 1: return the whole message; 0: headers only (RET=HDRS) */
+    int ret_full;      /* 1 RET=FULL, -1 not given: the whole message; 0 RET=HDRS: headers only */
     size_t full_limit; /* bigger messages are returned as headers; 0: DSN_FULL_LIMIT_DEFAULT */
     const char *msg;   /* the failed message's bytes */
     size_t msg_len;

@@ -175,6 +175,7 @@ static int qmgr_bounce_queue(struct qmgr_msg *qm, struct qmgr_bounce *b, struct 
     bm->route = xstrdup(qm->m->route);
     bm->mail_from = xstrdup("");
     bm->is_bounce = 1;
+    bm->ret_full = -1; /* no RET for a bounce */
     bm->rcpt_count = 1;
     bm->rcpts = xcalloc(1, sizeof(*bm->rcpts));
     bm->rcpts[0].addr = xstrdup(qm->m->mail_from);

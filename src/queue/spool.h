@@ -66,7 +66,7 @@ struct spool_msg {
     char *route;        /* route name; owned */
     char *mail_from;    /* envelope sender after rewriting; "" = null sender; owned */
     char *envid;        /* DSN ENVID or NULL; owned */
-    int ret_full;       /* DSN RET=FULL (1) or HDRS (0) */
+    int ret_full;       /* DSN RET=FULL (1), RET=HDRS (0), not given (-1) */
     int is_bounce;      /* a DSN coex generated: never bounced again */
     size_t rcpt_count;
     struct spool_rcpt *rcpts; /* owned */

@@ -24,6 +24,7 @@
 #define SPOOL_RCPT_PAYLOAD 13 /* id u64, rcpt u32, state u8 */
 
 #define SPOOL_MSG_RET_FULL 0x1
+#define SPOOL_MSG_RET_HDRS 0x8 /* RET=HDRS; neither bit: RET not given */
 #define SPOOL_MSG_IS_BOUNCE 0x2
 #define SPOOL_MSG_HAS_ENVID 0x4
 #define SPOOL_RCPT_HAS_ORCPT 0x1

@@ -227,7 +227,8 @@ int spool_rec_put_msg(struct buf *b, const struct spool_msg *m, const char *data
     long rec_off;
     if (spool_msg_check(m, len) < 0 || (rec_off = spool_rec_begin(b)) < 0)
         return -1;
-    unsigned flags = (m->ret_full ? SPOOL_MSG_RET_FULL : 0) |
+    unsigned flags = (m->ret_full > 0 ? SPOOL_MSG_RET_FULL : 0) |
+                     (m->ret_full == 0 ? SPOOL_MSG_RET_HDRS : 0) |
                      (m->is_bounce ? SPOOL_MSG_IS_BOUNCE : 0) |
                      (m->envid ? SPOOL_MSG_HAS_ENVID : 0);
     out_u64(&o, m->id);
@@ -313,9 +314,10 @@ int spool_rec_get_msg(const unsigned char *p, size_t len, struct spool_msg **out
     m->id = in_u64(&in);
     m->arrival = (time_t)(int64_t)in_u64(&in);
     unsigned flags = in_u8(&in);
-    if (flags & ~(unsigned)(SPOOL_MSG_RET_FULL | SPOOL_MSG_IS_BOUNCE | SPOOL_MSG_HAS_ENVID))
+    if (flags & ~(unsigned)(SPOOL_MSG_RET_FULL | SPOOL_MSG_RET_HDRS | SPOOL_MSG_IS_BOUNCE |
+                            SPOOL_MSG_HAS_ENVID))
         goto fail;
-    m->ret_full = (flags & SPOOL_MSG_RET_FULL) != 0;
+    m->ret_full = (flags & SPOOL_MSG_RET_FULL) ? 1 : (flags & SPOOL_MSG_RET_HDRS) ? 0 : -1;
     m->is_bounce = (flags & SPOOL_MSG_IS_BOUNCE) != 0;
     m->route = in_str(&in);
     m->mail_from = in_str(&in);

@@ -366,6 +366,8 @@ static void smtpc_next_addr(struct smtpc *c)
             continue;
         }
         bufferevent_setcb(c->bev, smtpc_read_cb, smtpc_write_cb, smtpc_event_cb, c);
+        /* a reply cut off by the last address (lost, malformed, too long) is not this one's */
+        smtpreply_init(&c->reply);
         c->state = SMTPC_S_CONNECT;
         smtpc_timeouts(c, SMTPC_TIMEOUT_CONNECT, SMTPC_TIMEOUT_CONNECT);
         if (bufferevent_socket_connect(c->bev, (struct sockaddr *)&c->addrs[i],

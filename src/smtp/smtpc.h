@@ -82,7 +82,7 @@ struct smtpc_rcpt {
 struct smtpc_tx {
     const char *mail_from; /* "" for the null sender */
     const char *envid;     /* passed on as ENVID= with DSN; NULL: none */
-    int ret_full;          /* 1: RET=FULL with DSN; 0: no RET parameter */
+    int ret_full;          /* with DSN: 1 RET=FULL, 0 RET=HDRS, -1 no RET parameter */
     const struct smtpc_rcpt *rcpts;
     size_t rcpt_count;
     const char *data; /* final message bytes, CRLF line ends, not dot-stuffed */

@@ -9,6 +9,7 @@
 #include <sys/socket.h>
 
 #include "smtpc.h"
+#include "smtpreply.h"
 
 struct bufferevent;
 struct event;
@@ -30,14 +31,6 @@ enum smtpc_state {
     SMTPC_S_QUIT,
     SMTPC_S_DEAD,
 };
-
-/* EHLO keywords we use */
-#define SMTPC_EXT_STARTTLS 0x01
-#define SMTPC_EXT_PIPELINING 0x02
-#define SMTPC_EXT_SIZE 0x04
-#define SMTPC_EXT_8BITMIME 0x08
-#define SMTPC_EXT_SMTPUTF8 0x10
-#define SMTPC_EXT_DSN 0x20
 
 /* pending callbacks */
 #define SMTPC_N_DONE 0x1
@@ -72,15 +65,11 @@ struct smtpc {
     char relay[SMTPC_RELAY_SIZE];
     char tls_desc[128];
     int tls_on;
-    unsigned ext;
+    unsigned ext; /* SMTPREPLY_EXT_* of the last EHLO reply */
     unsigned long size_max;
     int was_ready;
 
-    /* the reply being read */
-    int reply_code;
-    size_t reply_lines;
-    size_t reply_len;
-    char reply_text[SMTPC_TEXT_SIZE];
+    struct smtpreply reply; /* the reply being read; reset for every connection */
 
     /* the transaction */
     const struct smtpc_tx *tx;

@@ -7,8 +7,8 @@
  * loop with event_active (evthread_use_pthreads is required, as for spool).
  * A lookup that takes longer than SMTPC_MX_TIMEOUT is reported as a temporary
  * failure; its thread finishes on its own and frees what it holds.
- * The answer is parsed here with dn_expand, without libresolv's ns_* parser
- * (which would add -lresolv to the link).
+ * The answer is parsed by smtpreply_mx_parse (pure, fuzzed) with dn_expand,
+ * without libresolv's ns_* parser (which would add -lresolv to the link).
  *
  * Does not: cache answers, or look up the hosts' addresses (smtpc does that
  * through evdns).
@@ -29,15 +29,12 @@
 #include <event2/event.h>
 
 #include "log.h"
+#include "smtpreply.h"
 #include "util.h"
 
 #define SMTPC_MX_ANSWER_SIZE 8192
 
-struct smtpc_mx_host {
-    unsigned pref;
-    unsigned tiebreak;
-    char *name;
-};
+_Static_assert(SMTPC_MAX_MX <= SMTPREPLY_MX_MAX, "MX hosts kept");
 
 struct smtpc_mx {
     pthread_mutex_t lock;
@@ -62,72 +59,6 @@ static void smtpc_mx_destroy(struct smtpc_mx *mx)
     free(mx);
 }
 
-static int smtpc_mx_cmp(const void *a, const void *b)
-{
-    const struct smtpc_mx_host *x = a, *y = b;
-    if (x->pref != y->pref)
-        return x->pref < y->pref ? -1 : 1;
-    return x->tiebreak < y->tiebreak ? -1 : x->tiebreak > y->tiebreak;
-}
-
-/* smtpc_mx_get16 - network-order 16 bits */
-static unsigned smtpc_mx_get16(const unsigned char *p)
-{
-    return (unsigned)p[0] << 8 | p[1];
-}
-
-/*
- * smtpc_mx_parse - MX records of the answer into mx->hosts, best first;
- * 0, 1 for a null MX, -1 for a malformed answer
- */
-static int smtpc_mx_parse(struct smtpc_mx *mx, const unsigned char *ans, int len)
-{
-    struct smtpc_mx_host found[SMTPC_MAX_MX];
-    size_t count = 0;
-    char name[NS_MAXDNAME];
-    const unsigned char *end = ans + len, *p = ans + NS_HFIXEDSZ;
-    if (len < NS_HFIXEDSZ)
-        return -1;
-    unsigned qd = smtpc_mx_get16(ans + 4), an = smtpc_mx_get16(ans + 6);
-    unsigned seed = (unsigned)time(NULL) ^ (unsigned)getpid() ^ (unsigned)(uintptr_t)mx;
-    for (unsigned i = 0; i < qd; i++) {
-        int n = dn_expand(ans, end, p, name, sizeof(name));
-        if (n < 0 || p + n + 4 > end)
-            return -1;
-        p += n + 4;
-    }
-    for (unsigned i = 0; i < an; i++) {
-        int n = dn_expand(ans, end, p, name, sizeof(name));
-        if (n < 0 || p + n + 10 > end)
-            return -1;
-        p += n;
-        unsigned type = smtpc_mx_get16(p), rdlen = smtpc_mx_get16(p + 8);
-        p += 10;
-        if (p + rdlen > end)
-            return -1;
-        if (type == ns_t_mx && rdlen >= 3 && count < SMTPC_MAX_MX) {
-            if (dn_expand(ans, end, p + 2, name, sizeof(name)) < 0)
-                return -1;
-            seed = seed * 1103515245u + 12345u;
-            found[count].pref = smtpc_mx_get16(p);
-            found[count].tiebreak = seed >> 8;
-            found[count].name = xstrdup(name);
-            count++;
-        }
-        p += rdlen;
-    }
-    qsort(found, count, sizeof(found[0]), smtpc_mx_cmp);
-    int null_mx = count == 1 && found[0].name[0] == '\0';
-    for (size_t i = 0; i < count; i++) {
-        if (found[i].name[0] == '\0' || null_mx) {
-            free(found[i].name);
-            continue;
-        }
-        mx->hosts[mx->host_count++] = found[i].name;
-    }
-    return null_mx ? 1 : 0;
-}
-
 /* smtpc_mx_thread - the blocking query */
 static void *smtpc_mx_thread(void *arg)
 {
@@ -139,8 +70,10 @@ static void *smtpc_mx_thread(void *arg)
     if (res_ninit(&res) == 0) {
         int len = res_nquery(&res, mx->domain, ns_c_in, ns_t_mx, answer, SMTPC_MX_ANSWER_SIZE);
         if (len >= 0) {
-            mx->status =
-                smtpc_mx_parse(mx, answer, len < SMTPC_MX_ANSWER_SIZE ? len : SMTPC_MX_ANSWER_SIZE);
+            unsigned seed = (unsigned)time(NULL) ^ (unsigned)getpid() ^ (unsigned)(uintptr_t)mx;
+            mx->status = smtpreply_mx_parse(
+                answer, (size_t)(len < SMTPC_MX_ANSWER_SIZE ? len : SMTPC_MX_ANSWER_SIZE), seed,
+                mx->hosts, SMTPC_MAX_MX, &mx->host_count);
             if (mx->status == 0 && mx->host_count == 0)
                 mx->hosts[mx->host_count++] = xstrdup(mx->domain); /* implicit MX */
         } else if (res.res_h_errno == NO_DATA) {

@@ -1,9 +1,10 @@
 /*
  * smtpc_tx - the client's side of the SMTP dialogue: reading replies
- * (RFC 5321 §4.2, multi-line, enhanced codes of RFC 2034/3463), the EHLO
- * keywords, STARTTLS, one transaction (MAIL, RCPT..., DATA; with PIPELINING
- * all in one write, RFC 2920 §3.1), the message with dot-stuffing (RFC 5321
- * §4.5.2), RSET between messages and QUIT.
+ * (RFC 5321 §4.2, multi-line, enhanced codes of RFC 2034/3463; the parsing
+ * itself is pure and fuzzed, in smtpreply.c), the EHLO keywords, STARTTLS,
+ * one transaction (MAIL, RCPT..., DATA; with PIPELINING all in one write,
+ * RFC 2920 §3.1), the message with dot-stuffing (RFC 5321 §4.5.2), RSET
+ * between messages and QUIT.
  *
  * A transaction's outcome is per recipient: a RCPT reply that is not 2xx is
  * final for that recipient; an accepted recipient gets the reply to DATA (if
@@ -27,6 +28,11 @@
 #include "util.h"
 
 #define SMTPC_LIMIT_COMMAND 4096 /* MAIL/RCPT with parameters */
+
+_Static_assert(SMTPREPLY_TEXT_SIZE == SMTPC_TEXT_SIZE &&
+                   SMTPREPLY_LIMIT_LINES == SMTPC_LIMIT_REPLY_LINES &&
+                   SMTPREPLY_STATUS_SIZE == sizeof(((struct smtpc_reply *)0)->status),
+               "smtpreply and smtpc limits");
 
 static void smtpc_tx_end(struct smtpc *c);
 
@@ -57,59 +63,10 @@ static void smtpc_protocol_error(struct smtpc *c, const char *what, const char *
     smtpc_abort(c, &why);
 }
 
-/* smtpc_text_add - reply text, cut at SMTPC_TEXT_SIZE */
-static void smtpc_text_add(struct smtpc *c, const char *s, size_t len)
-{
-    size_t room = sizeof(c->reply_text) - 1 - c->reply_len;
-    if (len > room)
-        len = room;
-    memcpy(c->reply_text + c->reply_len, s, len);
-    c->reply_len += len;
-    c->reply_text[c->reply_len] = '\0';
-}
-
-/* smtpc_status - "5.1.1" from the reply text when it matches the code's class, else "5.0.0" */
-static void smtpc_status(struct smtpc_reply *r)
-{
-    const char *t = r->text + 4;
-    size_t len = strlen(r->text) > 4 ? strlen(t) : 0;
-    size_t a = len > 2 ? strspn(t + 2, "0123456789") : 0;
-    size_t b = a && t[2 + a] == '.' ? strspn(t + 3 + a, "0123456789") : 0;
-    if (len > 4 && t[0] == r->text[0] && t[1] == '.' && a >= 1 && a <= 3 && b >= 1 && b <= 3 &&
-        (t[3 + a + b] == ' ' || t[3 + a + b] == '\0'))
-        snprintf(r->status, sizeof(r->status), "%.*s", (int)(3 + a + b), t);
-    else
-        snprintf(r->status, sizeof(r->status), "%c.0.0", r->text[0]);
-}
-
-/* smtpc_ehlo_keyword - one line of the EHLO reply after the first */
-static void smtpc_ehlo_keyword(struct smtpc *c, const char *kw, size_t len)
-{
-    static const struct {
-        const char *name;
-        unsigned bit;
-    } known[] = {
-        {"STARTTLS", SMTPC_EXT_STARTTLS}, {"PIPELINING", SMTPC_EXT_PIPELINING},
-        {"SIZE", SMTPC_EXT_SIZE},         {"8BITMIME", SMTPC_EXT_8BITMIME},
-        {"SMTPUTF8", SMTPC_EXT_SMTPUTF8}, {"DSN", SMTPC_EXT_DSN},
-    };
-    for (size_t i = 0; i < ARRAY_LEN(known); i++) {
-        size_t n = strlen(known[i].name);
-        if (len >= n && util_strncaseeq(kw, known[i].name, n) && (len == n || kw[n] == ' ')) {
-            c->ext |= known[i].bit;
-            if (known[i].bit == SMTPC_EXT_SIZE && len > n + 1) {
-                char num[24];
-                snprintf(num, sizeof(num), "%.*s", (int)(len - n - 1), kw + n + 1);
-                c->size_max = strtoul(num, NULL, 10);
-            }
-        }
-    }
-}
-
 /* smtpc_after_ehlo - STARTTLS when we can, else ready (or fail when TLS is required) */
 static void smtpc_after_ehlo(struct smtpc *c)
 {
-    if (!c->tls_on && c->tls && (c->ext & SMTPC_EXT_STARTTLS)) {
+    if (!c->tls_on && c->tls && (c->ext & SMTPREPLY_EXT_STARTTLS)) {
         c->state = SMTPC_S_STARTTLS;
         smtpc_write(c, "STARTTLS\r\n");
         return;
@@ -162,20 +119,20 @@ static void smtpc_send_step(struct smtpc *c, size_t step)
         for (size_t i = 0; i < tx->len && !eight_bit; i++)
             eight_bit = (unsigned char)tx->data[i] >= 0x80;
         rc |= buf_printf(&cmd, "MAIL FROM:<%s>", tx->mail_from);
-        if (c->ext & SMTPC_EXT_SIZE)
+        if (c->ext & SMTPREPLY_EXT_SIZE)
             rc |= buf_printf(&cmd, " SIZE=%zu", tx->len);
-        if (eight_bit && (c->ext & SMTPC_EXT_8BITMIME))
+        if (eight_bit && (c->ext & SMTPREPLY_EXT_8BITMIME))
             rc |= buf_append_str(&cmd, " BODY=8BITMIME");
         if (utf8)
             rc |= buf_append_str(&cmd, " SMTPUTF8");
-        if ((c->ext & SMTPC_EXT_DSN) && tx->ret_full)
-            rc |= buf_append_str(&cmd, " RET=FULL");
-        if ((c->ext & SMTPC_EXT_DSN) && tx->envid)
+        if ((c->ext & SMTPREPLY_EXT_DSN) && tx->ret_full >= 0)
+            rc |= buf_append_str(&cmd, tx->ret_full ? " RET=FULL" : " RET=HDRS");
+        if ((c->ext & SMTPREPLY_EXT_DSN) && tx->envid)
             rc |= buf_printf(&cmd, " ENVID=%s", tx->envid);
     } else if (step <= tx->rcpt_count) {
         const struct smtpc_rcpt *r = &tx->rcpts[step - 1];
         rc |= buf_printf(&cmd, "RCPT TO:<%s>", r->addr);
-        if ((c->ext & SMTPC_EXT_DSN) && r->notify) {
+        if ((c->ext & SMTPREPLY_EXT_DSN) && r->notify) {
             if (r->notify & SPOOL_NOTIFY_NEVER) {
                 rc |= buf_append_str(&cmd, " NOTIFY=NEVER");
             } else {
@@ -190,7 +147,7 @@ static void smtpc_send_step(struct smtpc *c, size_t step)
                     }
             }
         }
-        if ((c->ext & SMTPC_EXT_DSN) && r->orcpt)
+        if ((c->ext & SMTPREPLY_EXT_DSN) && r->orcpt)
             rc |= buf_printf(&cmd, " ORCPT=%s", r->orcpt);
     } else {
         rc |= buf_append_str(&cmd, "DATA");
@@ -312,9 +269,9 @@ void smtpc_pump(struct smtpc *c)
 static void smtpc_reply_done(struct smtpc *c)
 {
     struct smtpc_reply r;
-    r.code = c->reply_code;
-    snprintf(r.text, sizeof(r.text), "%s", c->reply_text);
-    smtpc_status(&r);
+    r.code = c->reply.code;
+    snprintf(r.text, sizeof(r.text), "%s", c->reply.text);
+    smtpreply_status(r.text, r.status);
     int ok = r.code / 100 == 2;
     switch (c->state) {
     case SMTPC_S_GREETING:
@@ -381,35 +338,22 @@ static void smtpc_reply_done(struct smtpc *c)
 /* smtpc_line - one reply line */
 static void smtpc_line(struct smtpc *c, const char *line, size_t len)
 {
-    if (len < 3 || line[0] < '2' || line[0] > '5' || line[1] < '0' || line[1] > '9' ||
-        line[2] < '0' || line[2] > '9' || (len > 3 && line[3] != ' ' && line[3] != '-')) {
+    struct smtpreply_line parsed;
+    if (smtpreply_parse_line(line, len, &parsed) < 0) {
         smtpc_protocol_error(c, "malformed reply", line, len);
         return;
     }
-    int code = (line[0] - '0') * 100 + (line[1] - '0') * 10 + (line[2] - '0');
-    int more = len > 3 && line[3] == '-';
-    if (c->reply_lines == 0) {
-        c->reply_code = code;
-        c->reply_len = 0;
-        smtpc_text_add(c, line, 3);
-        if (len > 3)
-            smtpc_text_add(c, " ", 1);
-    } else if (len > 4 && c->reply_len + 1 < sizeof(c->reply_text)) {
-        smtpc_text_add(c, " ", 1);
-    }
-    if (len > 4)
-        smtpc_text_add(c, line + 4, len - 4);
-    if (++c->reply_lines > SMTPC_LIMIT_REPLY_LINES) {
+    int first = c->reply.lines == 0;
+    int complete = smtpreply_add(&c->reply, line, len, &parsed);
+    if (complete < 0) {
         smtpc_protocol_error(c, "reply too long", line, len);
         return;
     }
-    if ((c->state == SMTPC_S_EHLO || c->state == SMTPC_S_EHLO_TLS) && c->reply_lines > 1 &&
-        code / 100 == 2 && len > 4)
-        smtpc_ehlo_keyword(c, line + 4, len - 4);
-    if (!more) {
-        c->reply_lines = 0;
+    if ((c->state == SMTPC_S_EHLO || c->state == SMTPC_S_EHLO_TLS) && !first &&
+        parsed.code / 100 == 2 && len > 4)
+        smtpreply_ehlo_keyword(line + 4, len - 4, &c->ext, &c->size_max);
+    if (complete)
         smtpc_reply_done(c);
-    }
 }
 
 /* smtpc_read - every complete reply line in the input, while the state allows */
@@ -462,17 +406,17 @@ int smtpc_send(struct smtpc *c, const struct smtpc_tx *tx)
         for (const char *p = tx->rcpts[i].addr; *p; p++)
             utf8 |= (unsigned char)*p >= 0x80;
     struct smtpc_reply refuse;
-    if (utf8 && !(c->ext & SMTPC_EXT_SMTPUTF8)) {
+    if (utf8 && !(c->ext & SMTPREPLY_EXT_SMTPUTF8)) {
         smtpc_local(&refuse, "5.6.7", "SMTPUTF8 is required, but was not offered by %s", c->relay);
         goto refused;
     }
-    if ((c->ext & SMTPC_EXT_SIZE) && c->size_max > 0 && tx->len > c->size_max) {
+    if ((c->ext & SMTPREPLY_EXT_SIZE) && c->size_max > 0 && tx->len > c->size_max) {
         smtpc_local(&refuse, "5.3.4", "message size %zu exceeds the limit %lu of %s", tx->len,
                     c->size_max, c->relay);
         goto refused;
     }
     c->state = SMTPC_S_TX;
-    c->pipelined = (c->ext & SMTPC_EXT_PIPELINING) != 0;
+    c->pipelined = (c->ext & SMTPREPLY_EXT_PIPELINING) != 0;
     smtpc_timeouts(c, SMTPC_TIMEOUT_COMMAND, SMTPC_TIMEOUT_COMMAND);
     bufferevent_enable(c->bev, EV_READ | EV_WRITE);
     if (c->pipelined) /* RFC 2920: one write for the whole envelope and DATA */

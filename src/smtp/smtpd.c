@@ -6,9 +6,11 @@
  * struct, a command table { name, handler }, the line length checked before
  * any parsing. Replies are queued on the bufferevent; with PIPELINING they go
  * out together when the input is drained.
+ *
+ * The parsing itself (verbs, paths, parameters, BDAT arguments) is pure and
+ * fuzzed, in smtpproto.c; here are the replies and the session state.
  */
 #include <arpa/inet.h>
-#include <ctype.h>
 #include <errno.h>
 #include <stdarg.h>
 #include <stdio.h>
@@ -26,6 +28,13 @@
 #include "log.h"
 #include "smtpd_int.h"
 #include "tls.h"
+
+/* smtpproto's NOTIFY bits go to the spool as they are */
+_Static_assert(SMTPPROTO_NOTIFY_NEVER == SPOOL_NOTIFY_NEVER &&
+                   SMTPPROTO_NOTIFY_SUCCESS == SPOOL_NOTIFY_SUCCESS &&
+                   SMTPPROTO_NOTIFY_FAILURE == SPOOL_NOTIFY_FAILURE &&
+                   SMTPPROTO_NOTIFY_DELAY == SPOOL_NOTIFY_DELAY,
+               "NOTIFY bits");
 
 static struct smtpd_session *smtpd_sessions; /* every open session (for limits, shutdown) */
 
@@ -235,73 +244,6 @@ static void smtpd_accept_cb(struct evconnlistener *l, evutil_socket_t fd, struct
     smtpd_reply(s, "220 %s ESMTP coex", host);
 }
 
-/* --- command helpers -------------------------------------------------------------- */
-
-/* smtpd_keyword - does line start with word (case-insensitive) followed by end or space? */
-static int smtpd_keyword(const char *line, const char *word)
-{
-    size_t n = strlen(word);
-    return strncasecmp(line, word, n) == 0 && (line[n] == '\0' || line[n] == ' ');
-}
-
-/*
- * smtpd_parse_path - "<addr>" (an obs-route before ":" is dropped) after
- * "FROM:" / "TO:"; returns a pointer past the ">" or NULL. *addr is owned.
- */
-static const char *smtpd_parse_path(const char *p, char **addr)
-{
-    while (*p == ' ')
-        p++;
-    if (*p != '<')
-        return NULL;
-    const char *start = ++p;
-    int quoted = 0;
-    for (; *p; p++) {
-        if (*p == '\\' && quoted && p[1])
-            p++;
-        else if (*p == '"')
-            quoted = !quoted;
-        else if (*p == '>' && !quoted)
-            break;
-    }
-    if (*p != '>')
-        return NULL;
-    const char *end = p;
-    if (*start == '@') { /* <@a,@b:user@host> (RFC 5321 §4.1.2 source route) */
-        const char *colon = memchr(start, ':', (size_t)(end - start));
-        if (colon == NULL)
-            return NULL;
-        start = colon + 1;
-    }
-    *addr = xstrndup(start, (size_t)(end - start));
-    return p + 1;
-}
-
-/* smtpd_addr_ok - a bare addr-spec; UTF-8 only with SMTPUTF8 */
-static int smtpd_addr_ok(const char *addr, int smtputf8, int *needs_utf8)
-{
-    struct addr_mailbox m;
-    *needs_utf8 = 0;
-    for (const unsigned char *p = (const unsigned char *)addr; *p; p++)
-        if (*p >= 0x80)
-            *needs_utf8 = 1;
-    if (*needs_utf8 && !smtputf8)
-        return 0;
-    return addr_parse_spec(addr, strlen(addr), &m) == 0 && strlen(addr) < LIMIT_ADDRESS;
-}
-
-/* smtpd_xtext_ok - RFC 3461 §4 xtext: printable ASCII, "+XX" escapes */
-static int smtpd_xtext_ok(const char *v)
-{
-    for (; *v; v++) {
-        if (*v < 33 || *v > 126 || *v == '=')
-            return 0;
-        if (*v == '+' && !(isxdigit((unsigned char)v[1]) && isxdigit((unsigned char)v[2])))
-            return 0;
-    }
-    return 1;
-}
-
 /* --- commands --------------------------------------------------------------------- */
 
 static void cmd_ehlo(struct smtpd_session *s, const char *arg, int esmtp)
@@ -311,6 +253,13 @@ static void cmd_ehlo(struct smtpd_session *s, const char *arg, int esmtp)
         smtpd_reply(s, "501 5.5.4 Syntax: %s hostname", esmtp ? "EHLO" : "HELO");
         return;
     }
+    /* the name goes into Received: no control bytes (a bare CR would end up in the header) */
+    for (const unsigned char *c = (const unsigned char *)arg; *c; c++)
+        if (*c < 0x20 || *c == 0x7f) {
+            smtpd_reply(s, "501 5.5.4 Error: invalid character in %s argument",
+                        esmtp ? "EHLO" : "HELO");
+            return;
+        }
     snprintf(s->helo, sizeof(s->helo), "%s", arg);
     s->esmtp = esmtp;
     smtpd_tx_reset(s);
@@ -393,8 +342,9 @@ static void cmd_mail(struct smtpd_session *s, const char *arg)
 {
     const struct coex_config *cfg = s->env->cfg;
     struct smtpd_tx *tx = &s->tx;
-    char *addr = NULL;
-    int needs_utf8;
+    struct smtpproto_span path;
+    struct smtpproto_mail mp;
+    size_t len = strlen(arg), rest;
 
     if (s->state == SMTPD_GREETED) {
         smtpd_reply(s, "503 5.5.1 Error: send HELO/EHLO first");
@@ -415,101 +365,52 @@ static void cmd_mail(struct smtpd_session *s, const char *arg)
         smtpd_reply(s, "501 5.5.4 Syntax: MAIL FROM:<address>");
         return;
     }
-    const char *p = smtpd_parse_path(arg + 5, &addr);
-    if (p == NULL) {
+    if (smtpproto_parse_path(arg + 5, len - 5, &path, &rest) < 0) {
         smtpd_reply(s, "501 5.1.7 Bad sender address syntax");
         return;
     }
+    const char *addr = arg + 5 + path.off, *params = arg + 5 + rest;
     /* parameters first: SMTPUTF8 decides whether a UTF-8 address is allowed */
-    char params[LIMIT_SMTP_LINE];
-    snprintf(params, sizeof(params), "%s", p);
-    for (char *save = NULL, *tok = strtok_r(params, " ", &save); tok;
-         tok = strtok_r(NULL, " ", &save)) {
-        char *eq = strchr(tok, '=');
-        char *val = eq ? eq + 1 : NULL;
-        if (eq)
-            *eq = '\0';
-        if (strcasecmp(tok, "SIZE") == 0 && val) {
-            char *end;
-            long size = strtol(val, &end, 10);
-            if (*end || size < 0) {
-                smtpd_reply(s, "501 5.5.4 Bad SIZE parameter");
-                goto fail;
-            }
-            if (size > cfg->message_size_limit) {
-                smtpd_reply(s, "552 5.3.4 Message size exceeds fixed limit");
-                goto fail;
-            }
-            tx->size_declared = size;
-        } else if (strcasecmp(tok, "BODY") == 0 && val &&
-                   (strcasecmp(val, "7BIT") == 0 || strcasecmp(val, "8BITMIME") == 0)) {
-            tx->body_8bit = strcasecmp(val, "8BITMIME") == 0;
-        } else if (strcasecmp(tok, "SMTPUTF8") == 0 && val == NULL) {
-            tx->smtputf8 = 1;
-        } else if (strcasecmp(tok, "RET") == 0 && val &&
-                   (strcasecmp(val, "FULL") == 0 || strcasecmp(val, "HDRS") == 0)) {
-            tx->ret_full = strcasecmp(val, "FULL") == 0;
-        } else if (strcasecmp(tok, "ENVID") == 0 && val && strlen(val) <= LIMIT_DSN_PARAM &&
-                   smtpd_xtext_ok(val)) {
-            free(tx->envid);
-            tx->envid = xstrdup(val);
-        } else {
-            smtpd_reply(s, "555 5.5.4 Unsupported option: %s", tok);
-            goto fail;
-        }
+    switch (smtpproto_mail_params(params, len - 5 - rest, cfg->message_size_limit, &mp)) {
+    case SMTPPROTO_OK:
+        break;
+    case SMTPPROTO_BAD_SIZE:
+        smtpd_reply(s, "501 5.5.4 Bad SIZE parameter");
+        return;
+    case SMTPPROTO_SIZE_EXCEEDED:
+        smtpd_reply(s, "552 5.3.4 Message size exceeds fixed limit");
+        return;
+    default:
+        smtpd_reply(s, "555 5.5.4 Unsupported option: %.*s", (int)mp.bad.len, params + mp.bad.off);
+        return;
     }
-    if (*addr && !smtpd_addr_ok(addr, tx->smtputf8, &needs_utf8)) {
-        if (needs_utf8 && !tx->smtputf8)
+    enum smtpproto_addr check =
+        path.len ? smtpproto_addr_check(addr, path.len, mp.smtputf8) : SMTPPROTO_ADDR_OK;
+    if (check != SMTPPROTO_ADDR_OK) {
+        if (check == SMTPPROTO_ADDR_NEEDS_UTF8)
             smtpd_reply(s, "553 5.6.7 Non-ASCII sender address requires SMTPUTF8");
         else
             smtpd_reply(s, "501 5.1.7 Bad sender address syntax");
-        goto fail;
+        return;
     }
-    tx->mail_from = addr;
+    tx->mail_from = xstrndup(addr, path.len);
+    tx->envid = mp.has_envid ? xstrndup(params + mp.envid.off, mp.envid.len) : NULL;
+    tx->smtputf8 = mp.smtputf8;
+    tx->body_8bit = mp.body_8bit;
+    tx->ret_full = mp.ret_full;
+    tx->size_declared = mp.size;
     tx->dir = dir_snapshot_ref(s->env->dir);
     buf_init(&tx->msg, (size_t)cfg->message_size_limit);
     s->state = SMTPD_MAIL;
     smtpd_reply(s, "250 2.1.0 Ok");
-    return;
-fail:
-    free(addr);
-    free(tx->envid);
-    tx->envid = NULL;
-    tx->smtputf8 = tx->body_8bit = tx->ret_full = 0;
-    tx->size_declared = 0;
-}
-
-/* smtpd_parse_notify - NOTIFY=NEVER | SUCCESS,FAILURE,DELAY */
-static int smtpd_parse_notify(const char *v, unsigned *out)
-{
-    char copy[64];
-    *out = 0;
-    if (strlen(v) >= sizeof(copy))
-        return -1;
-    snprintf(copy, sizeof(copy), "%s", v);
-    for (char *save = NULL, *t = strtok_r(copy, ",", &save); t; t = strtok_r(NULL, ",", &save)) {
-        if (strcasecmp(t, "NEVER") == 0)
-            *out |= SPOOL_NOTIFY_NEVER;
-        else if (strcasecmp(t, "SUCCESS") == 0)
-            *out |= SPOOL_NOTIFY_SUCCESS;
-        else if (strcasecmp(t, "FAILURE") == 0)
-            *out |= SPOOL_NOTIFY_FAILURE;
-        else if (strcasecmp(t, "DELAY") == 0)
-            *out |= SPOOL_NOTIFY_DELAY;
-        else
-            return -1;
-    }
-    if ((*out & SPOOL_NOTIFY_NEVER) && *out != SPOOL_NOTIFY_NEVER)
-        return -1;
-    return *out ? 0 : -1;
 }
 
 static void cmd_rcpt(struct smtpd_session *s, const char *arg)
 {
     struct smtpd_tx *tx = &s->tx;
-    char *addr = NULL, *orcpt = NULL;
-    unsigned notify = 0;
-    int needs_utf8;
+    struct smtpproto_span path;
+    struct smtpproto_rcpt rp;
+    size_t len = strlen(arg), rest;
 
     if (s->state != SMTPD_MAIL) {
         smtpd_reply(s, "503 5.5.1 Error: need MAIL command");
@@ -519,54 +420,37 @@ static void cmd_rcpt(struct smtpd_session *s, const char *arg)
         smtpd_reply(s, "501 5.5.4 Syntax: RCPT TO:<address>");
         return;
     }
-    const char *p = smtpd_parse_path(arg + 3, &addr);
-    if (p == NULL || *addr == '\0') {
+    if (smtpproto_parse_path(arg + 3, len - 3, &path, &rest) < 0 || path.len == 0) {
         smtpd_reply(s, "501 5.1.3 Bad recipient address syntax");
-        goto fail;
+        return;
     }
     if ((long)tx->rcpt_count >= s->env->cfg->max_recipients) {
         smtpd_reply(s, "452 4.5.3 Error: too many recipients");
-        goto fail;
+        return;
     }
-    char params[LIMIT_SMTP_LINE];
-    snprintf(params, sizeof(params), "%s", p);
-    for (char *save = NULL, *tok = strtok_r(params, " ", &save); tok;
-         tok = strtok_r(NULL, " ", &save)) {
-        char *eq = strchr(tok, '=');
-        if (eq == NULL) {
-            smtpd_reply(s, "555 5.5.4 Unsupported option: %s", tok);
-            goto fail;
-        }
-        *eq = '\0';
-        const char *val = eq + 1;
-        if (strcasecmp(tok, "NOTIFY") == 0 && smtpd_parse_notify(val, &notify) == 0)
-            continue;
-        if (strcasecmp(tok, "ORCPT") == 0 && strchr(val, ';') && strlen(val) <= LIMIT_DSN_PARAM &&
-            smtpd_xtext_ok(strchr(val, ';') + 1)) {
-            free(orcpt);
-            orcpt = xstrdup(val);
-            continue;
-        }
-        smtpd_reply(s, "555 5.5.4 Unsupported option: %s", tok);
-        goto fail;
+    const char *addr = arg + 3 + path.off, *params = arg + 3 + rest;
+    if (smtpproto_rcpt_params(params, len - 3 - rest, &rp) != SMTPPROTO_OK) {
+        smtpd_reply(s, "555 5.5.4 Unsupported option: %.*s", (int)rp.bad.len, params + rp.bad.off);
+        return;
     }
-    if (!smtpd_addr_ok(addr, tx->smtputf8, &needs_utf8)) {
-        if (needs_utf8 && !tx->smtputf8)
-            smtpd_reply(s, "553 5.6.7 Non-ASCII recipient address requires SMTPUTF8");
-        else
-            smtpd_reply(s, "501 5.1.3 Bad recipient address syntax");
-        goto fail;
+    switch (smtpproto_addr_check(addr, path.len, tx->smtputf8)) {
+    case SMTPPROTO_ADDR_OK:
+        break;
+    case SMTPPROTO_ADDR_NEEDS_UTF8:
+        smtpd_reply(s, "553 5.6.7 Non-ASCII recipient address requires SMTPUTF8");
+        return;
+    default:
+        smtpd_reply(s, "501 5.1.3 Bad recipient address syntax");
+        return;
     }
     if (tx->rcpt_count == tx->rcpt_cap) {
         tx->rcpt_cap = tx->rcpt_cap ? tx->rcpt_cap * 2 : 8;
         tx->rcpts = xrealloc(tx->rcpts, tx->rcpt_cap * sizeof(*tx->rcpts));
     }
-    tx->rcpts[tx->rcpt_count++] = (struct smtpd_rcpt){addr, orcpt, notify};
+    tx->rcpts[tx->rcpt_count++] = (struct smtpd_rcpt){
+        xstrndup(addr, path.len),
+        rp.has_orcpt ? xstrndup(params + rp.orcpt.off, rp.orcpt.len) : NULL, rp.notify};
     smtpd_reply(s, "250 2.1.5 Ok");
-    return;
-fail:
-    free(addr);
-    free(orcpt);
 }
 
 static void cmd_data(struct smtpd_session *s, const char *arg)
@@ -595,12 +479,9 @@ static void cmd_data(struct smtpd_session *s, const char *arg)
 
 static void cmd_bdat(struct smtpd_session *s, const char *arg)
 {
-    char *end;
-    long size = strtol(arg, &end, 10);
-    while (*end == ' ')
-        end++;
-    int last = strcasecmp(end, "LAST") == 0;
-    if (end == arg || size < 0 || (*end && !last)) {
+    long size;
+    int last;
+    if (smtpproto_bdat_args(arg, strlen(arg), &size, &last) < 0) {
         /* without a valid size the byte stream cannot be followed: close */
         smtpd_reply(s, "501 5.5.4 Syntax: BDAT size [LAST]");
         smtpd_close(s);
@@ -608,6 +489,7 @@ static void cmd_bdat(struct smtpd_session *s, const char *arg)
     }
     struct smtpd_tx *tx = &s->tx;
     tx->bdat_failed = s->state != SMTPD_MAIL || tx->rcpt_count == 0;
+    tx->bdat_greeted = s->state == SMTPD_GREETED;
     if (s->state == SMTPD_MAIL && !tx->bdat_used)
         smtpd_data_begin(s);
     tx->bdat_used = 1;
@@ -661,29 +543,31 @@ static void cmd_helo_cmd(struct smtpd_session *s, const char *arg)
 }
 
 static const struct {
-    const char *name;
+    enum smtpproto_verb verb;
     void (*handler)(struct smtpd_session *s, const char *arg);
 } smtpd_commands[] = {
-    {"EHLO", cmd_ehlo_cmd}, {"HELO", cmd_helo_cmd}, {"MAIL", cmd_mail}, {"RCPT", cmd_rcpt},
-    {"DATA", cmd_data},     {"BDAT", cmd_bdat},     {"RSET", cmd_rset}, {"NOOP", cmd_noop},
-    {"QUIT", cmd_quit},     {"VRFY", cmd_vrfy},     {"HELP", cmd_help}, {"STARTTLS", cmd_starttls},
+    {SMTPPROTO_EHLO, cmd_ehlo_cmd}, {SMTPPROTO_HELO, cmd_helo_cmd},
+    {SMTPPROTO_MAIL, cmd_mail},     {SMTPPROTO_RCPT, cmd_rcpt},
+    {SMTPPROTO_DATA, cmd_data},     {SMTPPROTO_BDAT, cmd_bdat},
+    {SMTPPROTO_RSET, cmd_rset},     {SMTPPROTO_NOOP, cmd_noop},
+    {SMTPPROTO_QUIT, cmd_quit},     {SMTPPROTO_VRFY, cmd_vrfy},
+    {SMTPPROTO_HELP, cmd_help},     {SMTPPROTO_STARTTLS, cmd_starttls},
 };
 
 /* smtpd_command - one command line (CRLF removed, NUL-terminated) */
 static void smtpd_command(struct smtpd_session *s, char *line, size_t len)
 {
-    if (memchr(line, '\0', len)) {
+    size_t arg_off;
+    enum smtpproto_verb verb = smtpproto_command(line, len, &arg_off);
+    if (verb == SMTPPROTO_NUL) {
         smtpd_reply(s, "500 5.5.2 Error: NUL byte in command");
         return;
     }
     for (size_t i = 0; i < ARRAY_LEN(smtpd_commands); i++) {
-        if (!smtpd_keyword(line, smtpd_commands[i].name))
-            continue;
-        const char *arg = line + strlen(smtpd_commands[i].name);
-        while (*arg == ' ')
-            arg++;
-        smtpd_commands[i].handler(s, arg);
-        return;
+        if (smtpd_commands[i].verb == verb) {
+            smtpd_commands[i].handler(s, line + arg_off);
+            return;
+        }
     }
     smtpd_reply(s, "502 5.5.2 Error: command not recognized");
 }
@@ -706,6 +590,10 @@ static void smtpd_process_input(struct smtpd_session *s)
     while (!s->closing && !s->waiting && s->state != SMTPD_TLS) {
         struct evbuffer *in = bufferevent_get_input(s->bev); /* STARTTLS swaps bev */
         size_t avail = evbuffer_get_length(in);
+        if (s->state == SMTPD_BDAT && s->tx.bdat_left == 0) {
+            smtpd_message_end(s); /* "BDAT 0 LAST" (RFC 3030 §2): no bytes to wait for */
+            continue;
+        }
         if (avail == 0)
             return;
         if (s->state == SMTPD_DATA) {

@@ -4,9 +4,10 @@
  * field, the spool, and the reply after commit.
  *
  * SMTP smuggling (CVE-2023-51766 and kin): the end of DATA is only
- * CRLF "." CRLF. A bare LF or a bare CR does not end a line here; it marks
- * the message as refused (550 5.6.11) and reading goes on to the real end, so
- * "\n.\r\n" or "\r\n.\n" can never split one message into two.
+ * CRLF "." CRLF. A bare LF or a bare CR does not end a line; it marks the
+ * message as refused (550 5.6.11) and reading goes on to the real end, so
+ * "\n.\r\n" or "\r\n.\n" can never split one message into two. The byte
+ * decoder that does this is pure and fuzzed: smtpproto_data.c.
  */
 #include <stdio.h>
 #include <stdlib.h>
@@ -34,114 +35,21 @@ struct smtpd_commit {
 /* smtpd_data_begin - first byte of DATA is at the start of a line */
 void smtpd_data_begin(struct smtpd_session *s)
 {
-    s->tx.data_state = DATA_LINE_START;
-    s->tx.bare_eol = 0;
-    s->tx.too_big = 0;
+    smtpproto_data_init(&s->tx.data);
     buf_reset(&s->tx.msg);
 }
 
-/* smtpd_keep - append to the message unless it is already refused */
-static void smtpd_keep(struct smtpd_tx *tx, const char *p, size_t len)
-{
-    if (tx->bare_eol || tx->too_big || len == 0)
-        return;
-    if (buf_append(&tx->msg, p, len) < 0) {
-        tx->too_big = 1;
-        buf_cleanup(&tx->msg); /* keep reading to the end, keep nothing */
-    }
-}
-
-/* smtpd_data_consume - the DATA state machine over p[0..len) */
+/* smtpd_data_consume - the DATA decoder (smtpproto_data.c) into the message */
 size_t smtpd_data_consume(struct smtpd_session *s, const char *p, size_t len, int *done)
 {
-    struct smtpd_tx *tx = &s->tx;
-    size_t i = 0, run = 0; /* run: start of plain bytes not yet kept */
-    *done = 0;
-    while (i < len) {
-        char c = p[i];
-        switch (tx->data_state) {
-        case DATA_LINE_START:
-            if (c == '.') {
-                smtpd_keep(tx, p + run, i - run);
-                tx->data_state = DATA_DOT;
-                i++;
-                run = i;
-                continue;
-            }
-            tx->data_state = DATA_IN_LINE;
-            continue; /* look at c again in DATA_IN_LINE */
-        case DATA_IN_LINE: {
-            /* fast path: skip to the next CR or LF */
-            const char *q = p + i;
-            while (q < p + len && *q != '\r' && *q != '\n')
-                q++;
-            i = (size_t)(q - p);
-            if (i == len)
-                continue;
-            if (*q == '\n')
-                tx->bare_eol = 1; /* bare LF: stays inside the line */
-            else
-                tx->data_state = DATA_CR;
-            i++;
-            continue;
-        }
-        case DATA_CR:
-            if (c == '\n') {
-                tx->data_state = DATA_LINE_START;
-                i++;
-                continue;
-            }
-            tx->bare_eol = 1; /* bare CR */
-            tx->data_state = DATA_IN_LINE;
-            continue;
-        case DATA_DOT:
-            if (c == '\r') {
-                tx->data_state = DATA_DOT_CR;
-                i++;
-                continue;
-            }
-            /* dot-stuffing (RFC 5321 §4.5.2): the leading dot was dropped */
-            tx->data_state = DATA_IN_LINE;
-            continue;
-        case DATA_DOT_CR:
-            if (c == '\n') {
-                if (i > run) /* the "\r" sits at i - 1 unless it came in the last chunk */
-                    smtpd_keep(tx, p + run, i - 1 - run);
-                *done = 1;
-                return i + 1;
-            }
-            tx->bare_eol = 1; /* ".\r" then something else */
-            tx->data_state = DATA_IN_LINE;
-            continue;
-        }
-    }
-    /* keep what is certain; a pending "." or ".\r" is decided by the next bytes */
-    if (tx->data_state == DATA_DOT_CR)
-        smtpd_keep(tx, p + run, len - 1 - run); /* ".\r" + anything but LF is refused anyway */
-    else
-        smtpd_keep(tx, p + run, len - run);
-    return len;
+    return smtpproto_data_consume(&s->tx.data, p, len, &s->tx.msg, done);
 }
 
-/* smtpd_bdat_consume - chunk bytes, checked for bare CR / LF across chunks */
+/* smtpd_bdat_consume - chunk bytes; a BDAT without a transaction is checked, not kept */
 void smtpd_bdat_consume(struct smtpd_session *s, const char *p, size_t len)
 {
     struct smtpd_tx *tx = &s->tx;
-    for (size_t i = 0; i < len; i++) {
-        if (tx->data_state == DATA_CR) {
-            if (p[i] != '\n')
-                tx->bare_eol = 1;
-            tx->data_state = DATA_IN_LINE;
-            if (p[i] == '\n')
-                continue;
-        }
-        if (p[i] == '\r')
-            tx->data_state = DATA_CR;
-        else if (p[i] == '\n')
-            tx->bare_eol = 1;
-    }
-    if (!tx->bdat_failed)
-        smtpd_keep(tx, p, len);
+    smtpproto_bdat_consume(&tx->data, p, len, tx->bdat_failed ? NULL : &tx->msg);
 }
 
 /* smtpd_count_fields - Received fields and our loop marker for this route */
@@ -183,7 +91,8 @@ static void smtpd_commit_cb(void *arg, int ok)
     } else {
         log_error("%s: spool write failed: message not accepted", id);
         if (c->sess)
-            smtpd_reply(c->sess, "451 4.3.0 Error: queue file write error");
+            smtpd_reply(c->sess, "452 4.3.1 Error: queue file write failed (insufficient system "
+                                 "storage?); try again later");
     }
     if (c->sess) {
         c->sess->commit = NULL;
@@ -311,27 +220,36 @@ void smtpd_message_end(struct smtpd_session *s)
     const struct coex_config *cfg = s->env->cfg;
     struct smtpd_tx *tx = &s->tx;
 
-    if (s->state == SMTPD_BDAT && !tx->bdat_last) {
-        if (tx->bdat_failed)
-            smtpd_reply(s, "503 5.5.1 Error: BDAT without a valid transaction");
-        else
-            smtpd_reply(s, "250 2.0.0 Ok: %zu octets received", tx->msg.len);
-        s->state = tx->bdat_failed ? SMTPD_READY : SMTPD_MAIL;
-        return;
-    }
     if (s->state == SMTPD_BDAT && tx->bdat_failed) {
+        /*
+         * LAST or not, nothing of a refused chunk may linger: not bdat_used
+         * (DATA would be refused), not the decoder's bare_eol (the next
+         * message would be), not a MAIL without RCPT (its sender and
+         * directory reference would leak on the next MAIL), not the way
+         * around EHLO/HELO
+         */
+        int greeted = tx->bdat_greeted;
         smtpd_reply(s, "503 5.5.1 Error: BDAT without a valid transaction");
         smtpd_tx_reset(s);
+        if (greeted)
+            s->state = SMTPD_GREETED;
         return;
     }
-    if (tx->bare_eol) {
+    if (s->state == SMTPD_BDAT && !tx->bdat_last) {
+        smtpd_reply(s, "250 2.0.0 Ok: %zu octets received", tx->msg.len);
+        s->state = SMTPD_MAIL;
+        return;
+    }
+    if (s->state == SMTPD_BDAT)
+        smtpproto_bdat_end(&tx->data); /* "BDAT 3 LAST" + "ab\r": the CR is bare */
+    if (tx->data.bare_eol) {
         smtpd_refuse(s,
                      "550 5.6.11 Error: bare CR or LF in message data (SMTP smuggling "
                      "protection): use CRLF line ends",
                      "bare CR or LF in DATA");
         return;
     }
-    if (tx->too_big) {
+    if (tx->data.too_big) {
         smtpd_refuse(s, "552 5.3.4 Error: message size exceeds fixed limit", "too large");
         return;
     }

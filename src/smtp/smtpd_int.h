@@ -10,11 +10,7 @@
 #include "addr.h"
 #include "buf.h"
 #include "smtpd.h"
-
-/* RFC 5321 §4.5.3.1.4 says 512 for a command line; extensions make it longer */
-#define LIMIT_SMTP_LINE 2048
-#define LIMIT_HELO 255
-#define LIMIT_DSN_PARAM 500
+#include "smtpproto.h" /* the parsers; LIMIT_SMTP_LINE, LIMIT_HELO, LIMIT_DSN_PARAM */
 
 enum smtpd_state {
     SMTPD_GREETED, /* waiting for EHLO/HELO */
@@ -23,15 +19,6 @@ enum smtpd_state {
     SMTPD_DATA,    /* reading DATA */
     SMTPD_BDAT,    /* reading a BDAT chunk */
     SMTPD_TLS,     /* TLS handshake in progress */
-};
-
-/* the byte-level DATA state machine (see smtpd_data.c) */
-enum smtpd_data_state {
-    DATA_LINE_START,
-    DATA_IN_LINE,
-    DATA_CR,
-    DATA_DOT,    /* "." at the start of a line */
-    DATA_DOT_CR, /* ".\r" at the start of a line */
 };
 
 struct smtpd_rcpt {
@@ -49,15 +36,14 @@ struct smtpd_tx {
     long size_declared;
     struct smtpd_rcpt *rcpts;
     size_t rcpt_count, rcpt_cap;
-    struct dir_snapshot *dir; /* taken at MAIL, released with the transaction */
-    struct buf msg;           /* the message as received (dot-unstuffed) */
-    enum smtpd_data_state data_state;
-    int bare_eol;    /* a bare CR or LF was seen: the message is refused */
-    int too_big;     /* over message_size_limit: refused */
-    long bdat_left;  /* bytes still to read of the current BDAT chunk */
-    int bdat_last;   /* the current chunk is the LAST one */
-    int bdat_used;   /* BDAT was used: DATA is not allowed any more */
-    int bdat_failed; /* BDAT before a valid transaction: consume and refuse */
+    struct dir_snapshot *dir;   /* taken at MAIL, released with the transaction */
+    struct buf msg;             /* the message as received (dot-unstuffed) */
+    struct smtpproto_data data; /* the DATA/BDAT decoder: bare_eol, too_big */
+    long bdat_left;             /* bytes still to read of the current BDAT chunk */
+    int bdat_last;              /* the current chunk is the LAST one */
+    int bdat_used;              /* BDAT was used: DATA is not allowed any more */
+    int bdat_failed;            /* BDAT before a valid transaction: consume and refuse */
+    int bdat_greeted;           /* that BDAT came before EHLO/HELO: go back to SMTPD_GREETED */
 };
 
 struct smtpd_session;
@@ -104,14 +90,14 @@ void smtpd_tx_reset(struct smtpd_session *s);
 /* smtpd_resume - after a commit: read and process input again */
 void smtpd_resume(struct smtpd_session *s);
 
-/* smtpd_data_begin - DATA accepted: set up the dot-stuffing state machine */
+/* smtpd_data_begin - DATA or the first BDAT accepted: a fresh decoder, an empty message */
 void smtpd_data_begin(struct smtpd_session *s);
 /*
- * smtpd_data_consume - feed bytes of DATA; returns how many were used, and
- * sets *done when the terminating CRLF.CRLF was seen
+ * smtpd_data_consume - feed bytes of DATA (borrowed) to the decoder; returns
+ * how many were used, and sets *done when the terminating CRLF.CRLF was seen
  */
 size_t smtpd_data_consume(struct smtpd_session *s, const char *p, size_t len, int *done);
-/* smtpd_bdat_consume - feed bytes of a BDAT chunk (no dot-stuffing) */
+/* smtpd_bdat_consume - feed bytes of a BDAT chunk (no dot-stuffing; borrowed) */
 void smtpd_bdat_consume(struct smtpd_session *s, const char *p, size_t len);
 /* smtpd_message_end - the whole message is in: check, rewrite, spool, reply */
 void smtpd_message_end(struct smtpd_session *s);

@@ -220,7 +220,7 @@ static struct spool_msg *make_msg(unsigned seq, size_t rcpts)
     m->mail_from = xstrdup(seq % 5 == 0 ? "" : tmp);
     snprintf(tmp, sizeof(tmp), "ENV%u+2Bx", seq);
     m->envid = seq % 3 == 0 ? NULL : xstrdup(tmp);
-    m->ret_full = seq & 1;
+    m->ret_full = (int)(seq % 3) - 1; /* -1 not given, 0 HDRS, 1 FULL */
     m->is_bounce = seq % 5 == 0;
     m->rcpt_count = rcpts;
     m->rcpts = xcalloc(rcpts, sizeof(*m->rcpts));
