@@ -377,7 +377,18 @@ int main(int argc, char **argv)
     event_add(sig_hup, NULL);
     log_info("coexd started: hostname %s, config %s", d.cfg->hostname, d.cfg->source);
 
-    event_base_dispatch(d.base);
+    /*
+     * Logs are block-buffered and written once per loop pass: one write(2)
+     * for all the lines a pass produces instead of one per line (about nine
+     * per message), which also keeps a slow log reader from stalling sessions.
+     */
+    static char log_buffer[1 << 16];
+    fflush(stderr);
+    setvbuf(stderr, log_buffer, _IOFBF, sizeof(log_buffer));
+    while (event_base_loop(d.base, EVLOOP_ONCE) == 0 && !event_base_got_exit(d.base) &&
+           !event_base_got_break(d.base))
+        fflush(stderr);
+    fflush(stderr);
 
     log_info("coexd stopping: flushing the spool");
     event_free(sig_term);

@@ -41,12 +41,19 @@ struct qmgr_bounce {
     struct qmgr_bounce *next, *prev;
 };
 
-/* qmgr_delay - seconds since arrival */
+/*
+ * qmgr_delay - seconds since arrival. arrival is whole seconds; the queue ID
+ * holds the arrival in microseconds (spool_new_id), so use it when it agrees.
+ */
 static double qmgr_delay(const struct spool_msg *m)
 {
     struct timeval tv;
     gettimeofday(&tv, NULL);
-    return (double)(tv.tv_sec - m->arrival) + (double)tv.tv_usec / 1e6;
+    double now = (double)tv.tv_sec + (double)tv.tv_usec / 1e6;
+    double arrival = (double)(m->id >> 8) / 1e6;
+    if (arrival < (double)m->arrival || arrival >= (double)m->arrival + 1.0)
+        arrival = (double)m->arrival;
+    return now > arrival ? now - arrival : 0.0;
 }
 
 /* qmgr_date - RFC 5322 date-time */

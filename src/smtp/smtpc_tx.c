@@ -34,7 +34,7 @@ _Static_assert(SMTPREPLY_TEXT_SIZE == SMTPC_TEXT_SIZE &&
                    SMTPREPLY_STATUS_SIZE == sizeof(((struct smtpc_reply *)0)->status),
                "smtpreply and smtpc limits");
 
-static void smtpc_tx_end(struct smtpc *c);
+static void smtpc_tx_end(struct smtpc *c, int need_rset);
 
 /* smtpc_write - a command to the peer */
 void smtpc_write(struct smtpc *c, const char *fmt, ...)
@@ -179,13 +179,21 @@ void smtpc_lost_tx(struct smtpc *c, const struct smtpc_reply *why)
     smtpc_notify(c, SMTPC_N_DONE);
 }
 
-/* smtpc_tx_end - report and RSET so the connection can carry the next message */
-static void smtpc_tx_end(struct smtpc *c)
+/*
+ * smtpc_tx_end - report; then the connection carries the next message. After
+ * the reply to the final dot the transaction is over (RFC 5321 §4.1.1.4) and
+ * the next MAIL may follow at once; a transaction cut short needs RSET first.
+ */
+static void smtpc_tx_end(struct smtpc *c, int need_rset)
 {
     struct smtpc_reply none;
     smtpc_local(&none, "4.3.0", "no reply for this recipient from %s", c->relay);
     smtpc_fail_all(c, &none);
     smtpc_notify(c, SMTPC_N_DONE);
+    if (!need_rset) {
+        smtpc_ready(c);
+        return;
+    }
     c->state = SMTPC_S_RSET;
     smtpc_timeouts(c, SMTPC_TIMEOUT_COMMAND, SMTPC_TIMEOUT_COMMAND);
     smtpc_write(c, "RSET\r\n");
@@ -222,14 +230,14 @@ static void smtpc_tx_reply(struct smtpc *c, const struct smtpc_reply *r)
             smtpc_write(c, ".\r\n");
         } else {
             smtpc_fail_all(c, r);
-            smtpc_tx_end(c);
+            smtpc_tx_end(c, 1);
         }
         return;
     }
     if (c->pipelined)
         return; /* every command is out already; DATA's reply ends it */
     if (!c->mail_ok || (step == n && c->rcpt_ok == 0))
-        smtpc_tx_end(c);
+        smtpc_tx_end(c, 1);
     else
         smtpc_send_step(c, step + 1);
 }
@@ -312,7 +320,7 @@ static void smtpc_reply_done(struct smtpc *c)
                     c->final[i] = 1;
                 }
         }
-        smtpc_tx_end(c);
+        smtpc_tx_end(c, c->discard_dot);
         return;
     case SMTPC_S_RSET:
         if (ok) {
