@@ -41,7 +41,7 @@ $(B)/san/%.o: %.c
 	@mkdir -p $(dir $@)
 	$(CC) $(CSTD) $(WARN) $(INC) $(SANFLAGS) $(shell pkg-config --cflags $(PKGS)) -MMD -MP -c $< -o $@
 
-$(B)/bin/coexctl: $(B)/rel/src/cmd/coexctl.o $(REL_OBJS)
+$(B)/bin/coexctl: $(B)/rel/src/cmd/coexctl.o $(B)/rel/src/cmd/coexctl_dkim.o $(REL_OBJS)
 	@mkdir -p $(dir $@)
 	$(CC) $(CFLAGS) -o $@ $^ $(LIBS)
 
@@ -53,7 +53,7 @@ $(B)/san/bin/coexd: $(B)/san/src/cmd/coexd.o $(SAN_OBJS)
 	@mkdir -p $(dir $@)
 	$(CC) $(SANFLAGS) -o $@ $^ $(LIBS)
 
-$(B)/san/bin/coexctl: $(B)/san/src/cmd/coexctl.o $(SAN_OBJS)
+$(B)/san/bin/coexctl: $(B)/san/src/cmd/coexctl.o $(B)/san/src/cmd/coexctl_dkim.o $(SAN_OBJS)
 	@mkdir -p $(dir $@)
 	$(CC) $(SANFLAGS) -o $@ $^ $(LIBS)
 

@@ -17,6 +17,7 @@
 #include "dirstore.h"
 #include "hdr.h"
 #include "rewrite.h"
+#include "coexctl_dkim.h"
 
 /* a message larger than this is refused by `coexctl rewrite` */
 #define LIMIT_MESSAGE ((size_t)64 << 20)
@@ -39,7 +40,8 @@ static const char usage_text[] =
     "  exception add|remove ADDRESS_OR_DOMAIN\n"
     "  coexistence on|off|status\n"
     "  rewrite --direction to-source|to-target [--mail-from ADDR] [--rcpt ADDR]...\n"
-    "          [--rewrite-rcpt yes|no] [--trace] < in.eml > out.eml\n";
+    "          [--rewrite-rcpt yes|no] [--trace] < in.eml > out.eml\n"
+    "  dkim keygen|dns|sign|verify|bench ...   (coexctl dkim --help)\n";
 
 static int usage(void)
 {
@@ -523,6 +525,8 @@ int main(int argc, char **argv)
         rc = cmd_coexistence(&c, sub_argc, sub_argv);
     else if (strcmp(cmd, "rewrite") == 0)
         rc = cmd_rewrite(&c, sub_argc, sub_argv);
+    else if (strcmp(cmd, "dkim") == 0)
+        rc = coexctl_dkim_main(sub_argc, sub_argv);
     else
         rc = usage();
     dirstore_close(c.ds);
