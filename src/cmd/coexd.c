@@ -5,8 +5,12 @@
  *   coexd [-c FILE]        run in the foreground, logging to stderr
  *   coexd [-c FILE] -t     check the configuration and exit (0 ok, 1 with FILE:LINE: reason)
  *
- * SIGHUP reloads the configuration and the directory without dropping
- * sessions; SIGTERM/SIGINT stop accepting, let sessions finish (bounded by
+ * DKIM keys (dkim_key in a [route]) are read and checked with the
+ * configuration, -t included; signing runs on a pool of dkim_workers threads
+ * (src/smtp/signpool.h).
+ *
+ * SIGHUP reloads the configuration (DKIM keys included) and the directory
+ * without dropping sessions; SIGTERM/SIGINT stop accepting, let sessions finish (bounded by
  * shutdown_timeout), flush the spool and exit. Directory changes made with
  * coexctl are picked up within directory_poll seconds, no signal needed.
  */
@@ -29,6 +33,7 @@
 #include "dirstore.h"
 #include "log.h"
 #include "qmgr.h"
+#include "signpool.h"
 #include "smtpd.h"
 #include "spool.h"
 #include "tls.h"
@@ -45,6 +50,7 @@ struct coexd {
     struct dirstore *store;
     struct spool *spool;
     struct qmgr *qmgr;
+    struct signpool *signpool; /* DKIM signing threads; NULL until the loop exists */
     struct smtpd_env env;
     struct smtpd_server *servers[COEXD_MAX_LISTENERS];
     SSL_CTX *ssl_ctx[COEXD_MAX_LISTENERS];
@@ -79,8 +85,21 @@ static int coexd_mkparent(const char *file)
     return rc;
 }
 
-/* coexd_load_config - read and check; NULL after logging the reason */
-static struct coex_config *coexd_load_config(const char *path)
+/* coexd_free_config - a configuration and its DKIM keys */
+static void coexd_free_config(struct coex_config *cfg)
+{
+    if (cfg == NULL)
+        return;
+    signpool_keys_free(cfg);
+    cfg_cleanup(cfg);
+    free(cfg);
+}
+
+/*
+ * coexd_load_config - read and check, DKIM keys included (signed on pool,
+ * which may be NULL until it exists); NULL after logging the reason
+ */
+static struct coex_config *coexd_load_config(const char *path, struct signpool *pool)
 {
     struct coex_config *cfg = xcalloc(1, sizeof(*cfg));
     char err[600];
@@ -89,16 +108,19 @@ static struct coex_config *coexd_load_config(const char *path)
         free(cfg);
         return NULL;
     }
+    if (signpool_keys_load(cfg, pool, err, sizeof(err)) < 0) {
+        log_error("%s", err);
+        coexd_free_config(cfg);
+        return NULL;
+    }
     if (cfg->connector_count == 0) {
         log_error("%s: no [connector] section: coexd would accept nothing", cfg->source);
-        cfg_cleanup(cfg);
-        free(cfg);
+        coexd_free_config(cfg);
         return NULL;
     }
     if (cfg->connector_count > COEXD_MAX_LISTENERS) {
         log_error("%s: more than %d connectors", cfg->source, COEXD_MAX_LISTENERS);
-        cfg_cleanup(cfg);
-        free(cfg);
+        coexd_free_config(cfg);
         return NULL;
     }
     return cfg;
@@ -198,14 +220,11 @@ static int coexd_open_listeners(struct coexd *d)
 static void coexd_reload(struct coexd *d)
 {
     log_info("SIGHUP: reloading %s", d->config_path ? d->config_path : "the configuration");
-    struct coex_config *cfg = coexd_load_config(d->config_path);
+    struct coex_config *cfg = coexd_load_config(d->config_path, d->signpool);
     SSL_CTX *ctx[COEXD_MAX_LISTENERS] = {0};
     if (cfg == NULL || coexd_check_routes(cfg) < 0 || coexd_tls_contexts(cfg, ctx) < 0) {
         log_error("reload failed: keeping the running configuration");
-        if (cfg) {
-            cfg_cleanup(cfg);
-            free(cfg);
-        }
+        coexd_free_config(cfg);
         return;
     }
     /* listeners must stay where they are: moving them needs a restart */
@@ -218,10 +237,12 @@ static void coexd_reload(struct coexd *d)
                   "Keeping the running configuration");
         for (size_t i = 0; i < cfg->connector_count; i++)
             SSL_CTX_free(ctx[i]);
-        cfg_cleanup(cfg);
-        free(cfg);
+        coexd_free_config(cfg);
         return;
     }
+    if (cfg->dkim_workers != d->cfg->dkim_workers)
+        log_warn("reload: dkim_workers changes at the next restart; keeping %ld signing threads",
+                 d->cfg->dkim_workers);
     for (size_t i = 0; i < d->server_count; i++) {
         smtpd_listener_set(d->servers[i], &cfg->connectors[i], ctx[i]);
         /* the old context stays alive in sessions that use it (SSL holds a reference) */
@@ -309,7 +330,7 @@ int main(int argc, char **argv)
         return usage();
     signal(SIGPIPE, SIG_IGN);
 
-    d.cfg = coexd_load_config(d.config_path);
+    d.cfg = coexd_load_config(d.config_path, NULL);
     if (d.cfg == NULL)
         return 1;
     if (coexd_check_routes(d.cfg) < 0 || coexd_tls_contexts(d.cfg, d.ssl_ctx) < 0)
@@ -324,6 +345,12 @@ int main(int argc, char **argv)
         log_error("cannot start the event loop");
         goto done;
     }
+    d.signpool = signpool_new(d.base, (int)d.cfg->dkim_workers, err, sizeof(err));
+    if (d.signpool == NULL) {
+        log_error("%s", err);
+        goto done;
+    }
+    signpool_keys_attach(d.cfg, d.signpool);
     d.dns = evdns_base_new(d.base, EVDNS_BASE_INITIALIZE_NAMESERVERS);
     if (d.dns == NULL)
         log_warn("no DNS resolver (/etc/resolv.conf): mx: next hops will be deferred");
@@ -398,6 +425,7 @@ int main(int argc, char **argv)
 done:
     for (size_t i = 0; i < d.server_count; i++)
         smtpd_listener_free(d.servers[i]);
+    signpool_free(d.signpool); /* before the keys its workers use, and before the spool */
     qmgr_free(d.qmgr);
     spool_close(d.spool);
     if (d.dir_timer)
@@ -412,13 +440,10 @@ done:
         evdns_base_free(d.dns, 0);
     if (d.base)
         event_base_free(d.base);
-    for (size_t i = 0; i < d.old_cfg_count; i++) {
-        cfg_cleanup(d.old_cfgs[i]);
-        free(d.old_cfgs[i]);
-    }
+    for (size_t i = 0; i < d.old_cfg_count; i++)
+        coexd_free_config(d.old_cfgs[i]);
     free(d.old_cfgs);
-    cfg_cleanup(d.cfg);
-    free(d.cfg);
+    coexd_free_config(d.cfg);
     if (rc == 0 && !check_only)
         log_info("coexd stopped");
     return rc;

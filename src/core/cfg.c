@@ -1,6 +1,7 @@
 /*
- * cfg - configuration file parser: global keys, [connector NAME] and
- * [route NAME] sections, then whole-file checks. See docs/configuration.md.
+ * cfg - configuration file parser: global keys, [connector NAME] sections,
+ * then whole-file checks; [route NAME] keys are in cfg_route.c. See
+ * docs/configuration.md.
  */
 #include "cfg.h"
 
@@ -15,10 +16,10 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
+#include "cfg_int.h"
 #include "util.h"
 
 #define LIMIT_CFG_LINE 4096
-#define LIMIT_CFG_LIST 256
 
 /*
  * The embedded default: one connector on 127.0.0.1:2525 for the loopback
@@ -37,19 +38,7 @@ static const char cfg_embedded[] = "# embedded default\n"
                                    "direction = to-source\n"
                                    "next_hop = file:var/outbox\n";
 
-struct cfg_parser {
-    struct coex_config *cfg;
-    const char *file;
-    unsigned long line;
-    char *err;
-    size_t errlen;
-    struct cfg_connector *connector; /* current section, or NULL */
-    struct cfg_route *route;
-};
-
-static int cfg_fail(struct cfg_parser *p, const char *fmt, ...)
-    __attribute__((format(printf, 2, 3)));
-static int cfg_fail(struct cfg_parser *p, const char *fmt, ...)
+int cfg_fail(struct cfg_parser *p, const char *fmt, ...)
 {
     char msg[512];
     va_list ap;
@@ -61,7 +50,7 @@ static int cfg_fail(struct cfg_parser *p, const char *fmt, ...)
 }
 
 /* cfg_strip - trim blanks in place */
-static char *cfg_strip(char *s)
+char *cfg_strip(char *s)
 {
     while (*s == ' ' || *s == '\t')
         s++;
@@ -72,15 +61,15 @@ static char *cfg_strip(char *s)
     return s;
 }
 
-static void cfg_set_str(char **slot, const char *value)
+void cfg_set_str(char **slot, const char *value)
 {
     free(*slot);
     *slot = xstrdup(value);
 }
 
 /* cfg_parse_long - a whole number in [min, max], with an optional unit for durations */
-static int cfg_parse_long(struct cfg_parser *p, const char *key, const char *value, long min,
-                          long max, int duration, long *out)
+int cfg_parse_long(struct cfg_parser *p, const char *key, const char *value, long min, long max,
+                   int duration, long *out)
 {
     char *end;
     errno = 0;
@@ -120,7 +109,7 @@ static int cfg_parse_long(struct cfg_parser *p, const char *key, const char *val
     return 0;
 }
 
-static int cfg_parse_bool(struct cfg_parser *p, const char *key, const char *value, int *out)
+int cfg_parse_bool(struct cfg_parser *p, const char *key, const char *value, int *out)
 {
     int v = util_parse_bool(value, strlen(value));
     if (v < 0)
@@ -130,7 +119,7 @@ static int cfg_parse_bool(struct cfg_parser *p, const char *key, const char *val
 }
 
 /* cfg_split_list - split "a, b c" at commas and blanks; returns count or -1 */
-static int cfg_split_list(struct cfg_parser *p, char *value, char **items, size_t max)
+int cfg_split_list(struct cfg_parser *p, char *value, char **items, size_t max)
 {
     size_t n = 0;
     for (char *s = value; *s;) {
@@ -204,7 +193,7 @@ int cfg_network_match(const struct cfg_network *net, int family, const unsigned 
 }
 
 /* cfg_parse_hostport - "127.0.0.1:2525", "[::1]:2525" */
-static int cfg_parse_hostport(const char *value, char **host, int *port)
+int cfg_parse_hostport(const char *value, char **host, int *port)
 {
     const char *colon;
     size_t hlen;
@@ -229,110 +218,6 @@ static int cfg_parse_hostport(const char *value, char **host, int *port)
     *host = xstrndup(h, hlen);
     *port = (int)p;
     return 0;
-}
-
-/* cfg_parse_next_hop - file:DIR, smtp:[host]:port, smtp:host, mx:DOMAIN */
-static int cfg_parse_next_hop(struct cfg_parser *p, struct cfg_route *r, const char *value)
-{
-    free(r->hop_host);
-    free(r->hop_dir);
-    r->hop_host = r->hop_dir = NULL;
-    cfg_set_str(&r->next_hop, value);
-    if (strncmp(value, "file:", 5) == 0 && value[5]) {
-        r->hop_kind = CFG_HOP_FILE;
-        r->hop_dir = xstrdup(value + 5);
-        return 0;
-    }
-    if (strncmp(value, "mx:", 3) == 0 && value[3]) {
-        r->hop_kind = CFG_HOP_MX;
-        r->hop_host = xstrdup(value + 3);
-        r->hop_port = 25;
-        return 0;
-    }
-    if (strncmp(value, "smtp:", 5) == 0 && value[5]) {
-        const char *hp = value + 5;
-        r->hop_kind = CFG_HOP_SMTP;
-        r->hop_port = 25;
-        if (strchr(hp, ':') && cfg_parse_hostport(hp, &r->hop_host, &r->hop_port) == 0)
-            return 0;
-        if (*hp == '[' && hp[strlen(hp) - 1] == ']') {
-            r->hop_host = xstrndup(hp + 1, strlen(hp) - 2);
-            return 0;
-        }
-        if (strchr(hp, ':') == NULL && strchr(hp, '[') == NULL) {
-            r->hop_host = xstrdup(hp);
-            return 0;
-        }
-    }
-    return cfg_fail(p, "next_hop must be file:DIR, smtp:[HOST]:PORT or mx:DOMAIN, not '%s'", value);
-}
-
-static int cfg_parse_retry(struct cfg_parser *p, struct cfg_route *r, char *value)
-{
-    char *items[LIMIT_CFG_LIST];
-    int n = cfg_split_list(p, value, items, LIMIT_CFG_LIST);
-    if (n <= 0)
-        return n < 0 ? -1 : cfg_fail(p, "retry_schedule needs at least one delay");
-    free(r->retry);
-    r->retry = xcalloc((size_t)n, sizeof(*r->retry));
-    r->retry_count = 0;
-    for (int i = 0; i < n; i++) {
-        long v;
-        if (cfg_parse_long(p, "retry_schedule", items[i], 1, 7L * 86400, 1, &v) < 0)
-            return -1;
-        r->retry[r->retry_count++] = (unsigned)v;
-    }
-    return 0;
-}
-
-/* cfg_route_key - one key of a [route] section */
-static int cfg_route_key(struct cfg_parser *p, struct cfg_route *r, const char *key, char *value)
-{
-    long v;
-    if (strcmp(key, "direction") == 0) {
-        if (strcmp(value, "to-source") == 0)
-            r->direction = CFG_TO_SOURCE;
-        else if (strcmp(value, "to-target") == 0)
-            r->direction = CFG_TO_TARGET;
-        else
-            return cfg_fail(p, "direction must be to-source or to-target, not '%s'", value);
-        if (r->rewrite_rcpt < 0)
-            r->rewrite_rcpt = r->direction == CFG_TO_TARGET;
-        return 0;
-    }
-    if (strcmp(key, "rewrite_rcpt") == 0)
-        return cfg_parse_bool(p, key, value, &r->rewrite_rcpt);
-    if (strcmp(key, "dkim_domain") == 0)
-        return cfg_set_str(&r->dkim_domain, value), 0;
-    if (strcmp(key, "next_hop") == 0)
-        return cfg_parse_next_hop(p, r, value);
-    if (strcmp(key, "tls_required") == 0)
-        return cfg_parse_bool(p, key, value, &r->tls_required);
-    if (strcmp(key, "tls_verify") == 0)
-        return cfg_parse_bool(p, key, value, &r->tls_verify);
-    if (strcmp(key, "tls_ca") == 0)
-        return cfg_set_str(&r->tls_ca, value), 0;
-    if (strcmp(key, "tls_cert") == 0)
-        return cfg_set_str(&r->tls_cert, value), 0;
-    if (strcmp(key, "tls_key") == 0)
-        return cfg_set_str(&r->tls_key, value), 0;
-    if (strcmp(key, "tls_verify_name") == 0)
-        return cfg_set_str(&r->tls_verify_name, value), 0;
-    if (strcmp(key, "retry_schedule") == 0)
-        return cfg_parse_retry(p, r, value);
-    if (strcmp(key, "queue_lifetime") == 0) {
-        if (cfg_parse_long(p, key, value, 1, 60L * 86400, 1, &v) < 0)
-            return -1;
-        r->queue_lifetime = v;
-        return 0;
-    }
-    if (strcmp(key, "max_concurrency") == 0) {
-        if (cfg_parse_long(p, key, value, 1, 1000, 0, &v) < 0)
-            return -1;
-        r->max_concurrency = (int)v;
-        return 0;
-    }
-    return cfg_fail(p, "unknown key '%s' in [route %s]", key, r->name);
 }
 
 /* cfg_connector_key - one key of a [connector] section */
@@ -417,6 +302,7 @@ static const struct {
     L(data_timeout, 1, 86400, 1),
     L(hop_limit, 1, 1000, 0),
     L(shutdown_timeout, 0, 3600, 1),
+    L(dkim_workers, 1, CFG_MAX_DKIM_WORKERS, 0),
 #undef L
 };
 
@@ -606,6 +492,7 @@ static void cfg_defaults(struct coex_config *cfg)
     cfg->data_timeout = 600;    /* 10 minutes for the terminating dot */
     cfg->hop_limit = 50;
     cfg->shutdown_timeout = 30;
+    cfg->dkim_workers = 2;
 }
 
 /* cfg_load - file, default file or embedded default */
@@ -675,19 +562,8 @@ void cfg_cleanup(struct coex_config *cfg)
         free(c->client_cert_names);
         free(c->route_name);
     }
-    for (size_t i = 0; i < cfg->route_count; i++) {
-        struct cfg_route *r = &cfg->routes[i];
-        free(r->name);
-        free(r->dkim_domain);
-        free(r->next_hop);
-        free(r->hop_host);
-        free(r->hop_dir);
-        free(r->tls_ca);
-        free(r->tls_cert);
-        free(r->tls_key);
-        free(r->tls_verify_name);
-        free(r->retry);
-    }
+    for (size_t i = 0; i < cfg->route_count; i++)
+        cfg_route_cleanup(&cfg->routes[i]);
     free(cfg->connectors);
     free(cfg->routes);
     free(cfg->source);

@@ -17,6 +17,8 @@
 
 /* used when no file is given and it exists; else the embedded default */
 #define CFG_DEFAULT_PATH "etc/coex.conf"
+/* most DKIM signing threads (dkim_workers) */
+#define CFG_MAX_DKIM_WORKERS 16
 
 enum cfg_direction {
     CFG_TO_SOURCE,
@@ -35,6 +37,23 @@ enum cfg_hop_kind {
     CFG_HOP_MX,   /* mx:DOMAIN */
 };
 
+/* header/body canonicalisation of DKIM signatures (RFC 6376 §3.4) */
+enum cfg_canon {
+    CFG_CANON_RELAXED,
+    CFG_CANON_SIMPLE,
+};
+
+/* one "dkim_key = DOMAIN SELECTOR FILE" line; the file is read by signpool_keys_load */
+struct cfg_dkim_key {
+    char *domain;   /* signing domain (d=), lower case */
+    char *selector; /* s= */
+    char *file;     /* PEM private key */
+    unsigned long line;
+};
+
+/* a route's loaded DKIM keys (src/smtp/signpool.h); opaque here */
+struct signpool_route;
+
 /* an allowed client network (CIDR) */
 struct cfg_network {
     int family;             /* AF_INET or AF_INET6 */
@@ -46,9 +65,8 @@ struct cfg_route {
     char *name;
     unsigned long line; /* where the section starts, for messages */
     enum cfg_direction direction;
-    int rewrite_rcpt;  /* envelope recipients rewritten */
-    char *dkim_domain; /* reserved for DKIM signing; may be NULL */
-    char *next_hop;    /* as written */
+    int rewrite_rcpt; /* envelope recipients rewritten */
+    char *next_hop;   /* as written */
     enum cfg_hop_kind hop_kind;
     char *hop_host;           /* smtp: host or address; mx: the domain */
     int hop_port;             /* smtp: port (default 25) */
@@ -60,8 +78,19 @@ struct cfg_route {
     char *tls_verify_name;    /* name to verify instead of the host */
     unsigned *retry;          /* retry delays in seconds; the last repeats */
     size_t retry_count;
-    long queue_lifetime; /* seconds before a deferred message bounces */
-    int max_concurrency; /* connections to the next hop at once */
+    long queue_lifetime;            /* seconds before a deferred message bounces */
+    int max_concurrency;            /* connections to the next hop at once */
+    struct cfg_dkim_key *dkim_keys; /* signing keys, by the domain of the rewritten From */
+    size_t dkim_key_count;
+    enum cfg_canon dkim_header_canon, dkim_body_canon; /* default relaxed/relaxed */
+    long dkim_expire;           /* x= is t= plus this many seconds; 0: no x= */
+    char **dkim_remove_domains; /* DKIM-Signature fields with these d= are removed */
+    size_t dkim_remove_count;
+    /*
+     * the keys loaded from dkim_keys: set by signpool_keys_load and freed by
+     * signpool_keys_free (coexd), not by cfg_cleanup; NULL without keys
+     */
+    struct signpool_route *dkim;
 };
 
 struct cfg_connector {
@@ -97,6 +126,7 @@ struct coex_config {
     long data_timeout;      /* seconds */
     long hop_limit;         /* Received fields before 554 5.4.6 */
     long shutdown_timeout;  /* seconds SIGTERM waits for sessions */
+    long dkim_workers;      /* DKIM signing threads (read at start only) */
     struct cfg_connector *connectors;
     size_t connector_count;
     struct cfg_route *routes;

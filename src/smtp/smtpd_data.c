@@ -8,28 +8,43 @@
  * message as refused (550 5.6.11) and reading goes on to the real end, so
  * "\n.\r\n" or "\r\n.\n" can never split one message into two. The byte
  * decoder that does this is pure and fuzzed: smtpproto_data.c.
+ *
+ * DKIM (RFC 6376, issue 4): when the route has a key for the domain of the
+ * rewritten From, the finished message goes to the signing pool
+ * (signpool.h) and comes back with its DKIM-Signature fields on top before
+ * it is spooled; the session reads nothing meanwhile, as while the spool
+ * commits. A client that leaves before signing finished has no reply, so
+ * its message is dropped, not queued. Earlier DKIM-Signature fields stay,
+ * except those whose d= the route lists in dkim_remove_target_signatures
+ * (the rewrite broke them).
  */
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 #include <time.h>
 
 #include <event2/bufferevent.h>
 #include <event2/event.h>
 
+#include "dkim.h"
 #include "hdr.h"
 #include "log.h"
 #include "qmgr.h"
 #include "rewrite.h"
+#include "signpool.h"
 #include "smtpd_int.h"
 
 /* the field coexd adds to recognise its own messages coming back (loop guard) */
 #define SMTPD_LOOP_FIELD "X-Coex-Loop"
 
+/* a message on its way: being signed (out holds it), then being committed */
 struct smtpd_commit {
     struct smtpd_session *sess; /* NULL once the client went away */
     struct spool_msg *msg;
     struct qmgr *qmgr;
+    struct spool *spool;
+    struct buf out; /* while signing: the message the signpool job reads */
 };
 
 /* smtpd_data_begin - first byte of DATA is at the start of a line */
@@ -76,6 +91,14 @@ static void smtpd_count_fields(const char *msg, size_t len, const char *marker, 
     }
 }
 
+/* smtpd_commit_free - a message done with (queued or not) */
+static void smtpd_commit_free(struct smtpd_commit *c)
+{
+    spool_msg_free(c->msg);
+    buf_cleanup(&c->out);
+    free(c);
+}
+
 /* smtpd_commit_cb - the spool made the message durable (or could not) */
 static void smtpd_commit_cb(void *arg, int ok)
 {
@@ -99,8 +122,7 @@ static void smtpd_commit_cb(void *arg, int ok)
         c->sess->messages++;
         smtpd_resume(c->sess);
     }
-    spool_msg_free(c->msg);
-    free(c);
+    smtpd_commit_free(c);
 }
 
 /* smtpd_commit_detach - the session ends while its message is being committed */
@@ -148,6 +170,65 @@ static void smtpd_refuse(struct smtpd_session *s, const char *reply, const char 
     bufferevent_set_timeouts(s->bev, &tv, &tv);
 }
 
+/* smtpd_remove_domain - 1 when the DKIM-Signature field f has a d= the route removes */
+static int smtpd_remove_domain(const char *hdr, const struct hdr_field *f,
+                               const struct cfg_route *route)
+{
+    const char *d;
+    size_t dlen;
+    if (dkim_tag_find(hdr + f->value_off, f->value_end - f->value_off, "d", &d, &dlen) != 1)
+        return 0; /* no d= or a malformed tag list: not ours to judge */
+    for (size_t i = 0; i < route->dkim_remove_count; i++)
+        if (strlen(route->dkim_remove_domains[i]) == dlen &&
+            strncasecmp(route->dkim_remove_domains[i], d, dlen) == 0)
+            return 1;
+    return 0;
+}
+
+/*
+ * smtpd_strip_signatures - copy hdr[0..len) to out without the
+ * DKIM-Signature fields of the route's target domains; *removed counts them
+ */
+static int smtpd_strip_signatures(const char *hdr, size_t len, const struct cfg_route *route,
+                                  struct buf *out, size_t *removed)
+{
+    struct hdr_iter it;
+    struct hdr_field f;
+    size_t copied = 0;
+    *removed = 0;
+    hdr_iter_init(&it, hdr, len);
+    while (hdr_iter_next(&it, &f)) {
+        if (!hdr_name_is(hdr, &f, "DKIM-Signature", 14) || !smtpd_remove_domain(hdr, &f, route))
+            continue;
+        if (buf_append(out, hdr + copied, f.off - copied) < 0)
+            return -1;
+        copied = f.end;
+        (*removed)++;
+    }
+    return buf_append(out, hdr + copied, len - copied);
+}
+
+/* smtpd_from_domain - the domain of the first From mailbox: 1 found, 0 none */
+static int smtpd_from_domain(const char *msg, size_t len, const char **domain, size_t *domain_len)
+{
+    struct hdr_iter it;
+    struct hdr_field f;
+    struct addr_mailbox mb;
+    hdr_iter_init(&it, msg, len);
+    while (hdr_iter_next(&it, &f)) {
+        if (!hdr_name_is(msg, &f, "From", 4))
+            continue;
+        const char *value = msg + f.value_off;
+        if (addr_parse_list(value, f.value_end - f.value_off, &mb, 1) == 0 ||
+            (mb.flags & ADDR_F_BAD) || mb.domain.len == 0)
+            return 0;
+        *domain = value + mb.domain.off;
+        *domain_len = mb.domain.len;
+        return 1;
+    }
+    return 0;
+}
+
 /* smtpd_build - rewrite and assemble the queued bytes; 0 or -1 (reply sent) */
 static int smtpd_build(struct smtpd_session *s, struct spool_msg *m, struct buf *out,
                        const struct cfg_route *route)
@@ -162,9 +243,24 @@ static int smtpd_build(struct smtpd_session *s, struct spool_msg *m, struct buf 
     size_t header_end, body_off;
     int rc = -1;
 
+    struct buf kept; /* the header without the removed DKIM-Signature fields */
+    size_t removed = 0;
+    buf_init(&kept, (size_t)cfg->header_size_limit);
     rewrite_trace_init(&trace);
     spool_format_id(m->id, id);
     hdr_split(tx->msg.data, tx->msg.len, &header_end, &body_off);
+    const char *header = tx->msg.data;
+    size_t header_len = header_end;
+    if (route->dkim_remove_count) {
+        if (smtpd_strip_signatures(header, header_len, route, &kept, &removed) < 0)
+            goto too_big;
+        if (removed) {
+            log_info("%s: dkim: removed %zu DKIM-Signature field(s) of target domains", id,
+                     removed);
+            header = kept.data;
+            header_len = kept.len;
+        }
+    }
     smtpd_rfc5322_date(date, sizeof(date));
     int utf8 = tx->smtputf8;
     const char *proto =
@@ -181,7 +277,7 @@ static int smtpd_build(struct smtpd_session *s, struct spool_msg *m, struct buf 
                    date) < 0 ||
         buf_printf(out, "%s: %s/%s\r\n", SMTPD_LOOP_FIELD, cfg->hostname, route->name) < 0)
         goto too_big;
-    if (rewrite_header(tx->dir, &o, tx->msg.data, header_end, out, &trace, err, sizeof(err)) < 0 ||
+    if (rewrite_header(tx->dir, &o, header, header_len, out, &trace, err, sizeof(err)) < 0 ||
         buf_append(out, tx->msg.data + header_end, tx->msg.len - header_end) < 0)
         goto too_big;
 
@@ -211,7 +307,89 @@ bad_address:
     smtpd_refuse(s, "501 5.1.3 Error: envelope address cannot be rewritten", "bad address");
 done:
     rewrite_trace_cleanup(&trace);
+    buf_cleanup(&kept);
     return rc;
+}
+
+/*
+ * smtpd_spool - hand the final bytes data[0..len) (borrowed) to the spool;
+ * the reply comes from smtpd_commit_cb. -1 after replying 452 (c is freed).
+ */
+static int smtpd_spool(struct smtpd_session *s, struct smtpd_commit *c, const char *data,
+                       size_t len)
+{
+    char id[SPOOL_ID_SIZE];
+    spool_format_id(c->msg->id, id);
+    if (spool_submit(c->spool, c->msg, data, len, smtpd_commit_cb, c) < 0) {
+        log_error("%s: spool refused the message", id);
+        smtpd_reply(s, "452 4.3.1 Error: insufficient system storage");
+        smtpd_commit_free(c);
+        return -1;
+    }
+    log_info("%s: from=<%s>, size=%zu, nrcpt=%zu", id, c->msg->mail_from, len, c->msg->rcpt_count);
+    s->commit = c;
+    return 0;
+}
+
+/*
+ * smtpd_signing_domain - the route's keys for the rewritten From domain of
+ * msg, or NULL (relayed unsigned; logged when the route signs at all)
+ */
+static struct signpool_domain *smtpd_signing_domain(const struct cfg_route *route, const char *id,
+                                                    const struct buf *msg)
+{
+    const char *domain;
+    size_t len;
+    if (route->dkim == NULL)
+        return NULL;
+    if (!smtpd_from_domain(msg->data, msg->len, &domain, &len)) {
+        log_info("%s: dkim: not signed: no From address to sign for", id);
+        return NULL;
+    }
+    struct signpool_domain *dom = signpool_find(route, domain, len);
+    if (dom == NULL)
+        log_info("%s: dkim: not signed: no key for the From domain %.*s (route %s)", id, (int)len,
+                 domain, route->name);
+    return dom;
+}
+
+/* smtpd_signed_cb - on the loop: the signatures are made (or not); spool the message */
+static void smtpd_signed_cb(void *arg, const struct signpool_result *res)
+{
+    struct smtpd_commit *c = arg;
+    struct smtpd_session *s = c->sess;
+    char id[SPOOL_ID_SIZE];
+    struct buf signed_msg;
+    spool_format_id(c->msg->id, id);
+    if (s)
+        s->commit = NULL;
+    if (res == NULL || s == NULL) {
+        log_info("%s: %s before signing finished: message not queued", id,
+                 s ? "coexd stopped" : "the client left");
+        smtpd_commit_free(c);
+        return;
+    }
+    if (!res->ok) {
+        log_error("%s: dkim: signing failed (%s): message not accepted", id, res->err);
+        smtpd_reply(s, "451 4.3.0 Error: DKIM signing failed; try again later");
+        smtpd_commit_free(c);
+        smtpd_resume(s);
+        return;
+    }
+    log_info("%s: dkim: signed %s", id, res->info);
+    buf_init(&signed_msg, res->fields.len + c->out.len);
+    if (buf_append(&signed_msg, res->fields.data, res->fields.len) < 0 ||
+        buf_append(&signed_msg, c->out.data, c->out.len) < 0) {
+        buf_cleanup(&signed_msg); /* cannot happen: the limit is the sum */
+        smtpd_reply(s, "452 4.3.1 Error: insufficient system storage");
+        smtpd_commit_free(c);
+        smtpd_resume(s);
+        return;
+    }
+    buf_cleanup(&c->out);
+    if (smtpd_spool(s, c, signed_msg.data, signed_msg.len) < 0)
+        smtpd_resume(s);
+    buf_cleanup(&signed_msg);
 }
 
 /* smtpd_message_end - a DATA message or a BDAT chunk is complete */
@@ -300,19 +478,29 @@ void smtpd_message_end(struct smtpd_session *s)
     c->sess = s;
     c->msg = m;
     c->qmgr = s->env->qmgr;
-    if (spool_submit(s->env->spool, m, out.data, out.len, smtpd_commit_cb, c) < 0) {
-        log_error("%s: spool refused the message", id);
-        smtpd_reply(s, "452 4.3.1 Error: insufficient system storage");
-        spool_msg_free(m);
-        free(c);
-        buf_cleanup(&out);
+    c->spool = s->env->spool;
+    struct signpool_domain *dom = smtpd_signing_domain(route, id, &out);
+    if (dom) {
+        c->out = out; /* the job reads it until smtpd_signed_cb */
+        if (signpool_submit(dom, c->out.data, c->out.len, (long long)time(NULL), smtpd_signed_cb,
+                            c) == 0) {
+            smtpd_tx_reset(s);
+            s->commit = c;
+            s->waiting = 1;
+            bufferevent_disable(s->bev, EV_READ);
+            return;
+        }
+        log_error("%s: dkim: no signing pool for route %s: message not accepted", id, route->name);
+        smtpd_reply(s, "451 4.3.0 Error: DKIM signing unavailable; try again later");
+        smtpd_commit_free(c);
         smtpd_tx_reset(s);
         return;
     }
-    log_info("%s: from=<%s>, size=%zu, nrcpt=%zu", id, m->mail_from, out.len, m->rcpt_count);
+    int rc = smtpd_spool(s, c, out.data, out.len);
     buf_cleanup(&out);
     smtpd_tx_reset(s);
-    s->commit = c;
-    s->waiting = 1;
-    bufferevent_disable(s->bev, EV_READ);
+    if (rc == 0) {
+        s->waiting = 1;
+        bufferevent_disable(s->bev, EV_READ);
+    }
 }

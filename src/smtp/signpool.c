@@ -1,0 +1,399 @@
+/*
+ * signpool - DKIM keys per route and the signing worker pool of coexd
+ * (RFC 6376 §5 signer actions, after the rewrite; see signpool.h and
+ * docs/dkim.md "In coexd").
+ *
+ * Threads: the event loop thread submits jobs and runs the callbacks; a
+ * worker only reads the job's message and its domain's keys, and writes its
+ * own slot of the domain's signers (signers[worker index]) and the job's
+ * result. Keys and signers live until signpool_keys_free, which coexd calls
+ * after signpool_free has joined the workers.
+ */
+#include "signpool.h"
+
+#include <errno.h>
+#include <pthread.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+
+#include <event2/event.h>
+
+#include "dkim.h"
+#include "hdr.h"
+#include "util.h"
+
+#define LIMIT_DKIM_KEY_FILE (64 * 1024) /* a PEM key of RSA-8192 is about 6 KiB */
+
+struct signpool_domain {
+    struct signpool_route *route;
+    char *name; /* the signing domain, lower case */
+    struct dkim_key *keys[LIMIT_DKIM_KEYS];
+    size_t key_count;
+    struct dkim_opts opts;
+    char info[256]; /* "d=D s=S a=A, s=S a=A" */
+    /* one signer per worker (dkim.h: a signer is used by one thread at a time) */
+    struct dkim_signer *signers[CFG_MAX_DKIM_WORKERS];
+};
+
+struct signpool_route {
+    struct signpool *pool; /* borrowed; NULL until attached */
+    struct signpool_domain *domains;
+    size_t domain_count;
+};
+
+struct signpool_job {
+    struct signpool_job *next;
+    struct signpool_domain *dom;
+    const char *msg; /* borrowed until done runs */
+    size_t len;
+    long long now;
+    signpool_done_fn *done;
+    void *arg;
+    struct signpool_result res;
+};
+
+struct signpool_worker {
+    struct signpool *pool;
+    int index;
+    pthread_t thread;
+    struct dkim_body *body[2]; /* by enum dkim_canon, made on first use */
+};
+
+struct signpool {
+    struct event *done_ev; /* made active by workers; runs signpool_done_cb on the loop */
+    pthread_mutex_t lock;
+    pthread_cond_t cond;
+    struct signpool_job *queue_head, *queue_tail; /* waiting for a worker */
+    struct signpool_job *done_head, *done_tail;   /* waiting for the loop */
+    int stopping;
+    struct signpool_worker workers[CFG_MAX_DKIM_WORKERS];
+    int worker_count;
+};
+
+/* signpool_read_file - the whole key file into out (caller cleans up) */
+static int signpool_read_file(const char *path, struct buf *out, char *err, size_t errlen)
+{
+    char chunk[4096];
+    size_t n;
+    FILE *fp = fopen(path, "rb");
+    if (fp == NULL) {
+        snprintf(err, errlen, "cannot read %s: %s", path, strerror(errno));
+        return -1;
+    }
+    while ((n = fread(chunk, 1, sizeof(chunk), fp)) > 0)
+        if (buf_append(out, chunk, n) < 0) {
+            snprintf(err, errlen, "%s: larger than %d bytes: not a key", path, LIMIT_DKIM_KEY_FILE);
+            fclose(fp);
+            return -1;
+        }
+    int failed = ferror(fp);
+    fclose(fp);
+    if (failed) {
+        snprintf(err, errlen, "cannot read %s", path);
+        return -1;
+    }
+    return 0;
+}
+
+/* signpool_domain_of - the route's entry for domain, made when missing */
+static struct signpool_domain *signpool_domain_of(struct signpool_route *sr,
+                                                  const struct cfg_route *r, const char *domain)
+{
+    for (size_t i = 0; i < sr->domain_count; i++)
+        if (strcmp(sr->domains[i].name, domain) == 0)
+            return &sr->domains[i];
+    struct signpool_domain *d = &sr->domains[sr->domain_count++];
+    memset(d, 0, sizeof(*d));
+    d->route = sr;
+    d->name = xstrdup(domain);
+    d->opts.header_canon =
+        r->dkim_header_canon == CFG_CANON_SIMPLE ? DKIM_CANON_SIMPLE : DKIM_CANON_RELAXED;
+    d->opts.body_canon =
+        r->dkim_body_canon == CFG_CANON_SIMPLE ? DKIM_CANON_SIMPLE : DKIM_CANON_RELAXED;
+    d->opts.expire_after = r->dkim_expire;
+    return d;
+}
+
+/* signpool_route_load - the keys of one route; -1 with "FILE:LINE: reason" */
+static int signpool_route_load(const struct coex_config *cfg, struct cfg_route *r,
+                               struct signpool *pool, char *err, size_t errlen)
+{
+    char why[300];
+    unsigned long line = 0;
+    struct buf pem;
+    struct signpool_route *sr = xcalloc(1, sizeof(*sr));
+    sr->pool = pool;
+    sr->domains = xcalloc(r->dkim_key_count, sizeof(*sr->domains)); /* at most one per line */
+    r->dkim = sr;
+    buf_init(&pem, LIMIT_DKIM_KEY_FILE);
+    for (size_t i = 0; i < r->dkim_key_count; i++) {
+        const struct cfg_dkim_key *k = &r->dkim_keys[i];
+        struct signpool_domain *d = signpool_domain_of(sr, r, k->domain);
+        line = k->line;
+        buf_reset(&pem);
+        if (d->key_count == LIMIT_DKIM_KEYS) {
+            snprintf(why, sizeof(why), "more than %d keys for %s", LIMIT_DKIM_KEYS, k->domain);
+            goto fail;
+        }
+        if (signpool_read_file(k->file, &pem, why, sizeof(why)) < 0)
+            goto fail;
+        char kerr[200];
+        struct dkim_key *key =
+            dkim_key_new(pem.data, pem.len, k->domain, k->selector, kerr, sizeof(kerr));
+        if (key == NULL) {
+            snprintf(why, sizeof(why), "%s: %s", k->file, kerr);
+            goto fail;
+        }
+        d->keys[d->key_count++] = key;
+        size_t used = strlen(d->info);
+        const char *alg =
+            dkim_key_alg(key) == DKIM_ALG_ED25519_SHA256 ? "ed25519-sha256" : "rsa-sha256";
+        if (used)
+            snprintf(d->info + used, sizeof(d->info) - used, ", s=%s a=%s", k->selector, alg);
+        else
+            snprintf(d->info, sizeof(d->info), "d=%s s=%s a=%s", k->domain, k->selector, alg);
+    }
+    buf_cleanup(&pem);
+    return 0;
+fail:
+    buf_cleanup(&pem);
+    snprintf(err, errlen, "%s:%lu: dkim_key: %s", cfg->source, line, why);
+    return -1;
+}
+
+/* signpool_keys_load - every route with dkim_key lines */
+int signpool_keys_load(struct coex_config *cfg, struct signpool *pool, char *err, size_t errlen)
+{
+    for (size_t i = 0; i < cfg->route_count; i++) {
+        struct cfg_route *r = &cfg->routes[i];
+        if (r->dkim_key_count == 0)
+            continue;
+        if (signpool_route_load(cfg, r, pool, err, errlen) < 0)
+            goto fail;
+    }
+    return 0;
+fail:
+    signpool_keys_free(cfg);
+    return -1;
+}
+
+void signpool_keys_attach(struct coex_config *cfg, struct signpool *pool)
+{
+    for (size_t i = 0; i < cfg->route_count; i++)
+        if (cfg->routes[i].dkim)
+            cfg->routes[i].dkim->pool = pool;
+}
+
+/* signpool_keys_free - keys, signers, entries */
+void signpool_keys_free(struct coex_config *cfg)
+{
+    for (size_t i = 0; i < cfg->route_count; i++) {
+        struct signpool_route *sr = cfg->routes[i].dkim;
+        if (sr == NULL)
+            continue;
+        for (size_t k = 0; k < sr->domain_count; k++) {
+            struct signpool_domain *d = &sr->domains[k];
+            for (size_t w = 0; w < CFG_MAX_DKIM_WORKERS; w++)
+                dkim_signer_free(d->signers[w]);
+            for (size_t n = 0; n < d->key_count; n++)
+                dkim_key_free(d->keys[n]);
+            free(d->name);
+        }
+        free(sr->domains);
+        free(sr);
+        cfg->routes[i].dkim = NULL;
+    }
+}
+
+/* signpool_find - linear: a route signs for a handful of domains */
+struct signpool_domain *signpool_find(const struct cfg_route *route, const char *domain, size_t len)
+{
+    const struct signpool_route *sr = route->dkim;
+    for (size_t i = 0; sr && i < sr->domain_count; i++)
+        if (strlen(sr->domains[i].name) == len &&
+            strncasecmp(sr->domains[i].name, domain, len) == 0)
+            return &sr->domains[i];
+    return NULL;
+}
+
+/* signpool_sign - one job, on worker w */
+static void signpool_sign(struct signpool_worker *w, struct signpool_job *job)
+{
+    struct signpool_domain *d = job->dom;
+    struct signpool_result *res = &job->res;
+    struct dkim_body_hash body_hash;
+    size_t header_end, body_off;
+
+    if (d->signers[w->index] == NULL) {
+        d->signers[w->index] =
+            dkim_signer_new(d->keys, d->key_count, &d->opts, res->err, sizeof(res->err));
+        if (d->signers[w->index] == NULL)
+            return;
+    }
+    struct dkim_signer *signer = d->signers[w->index];
+    enum dkim_canon canon = dkim_signer_body_canon(signer);
+    if (w->body[canon] == NULL)
+        w->body[canon] = dkim_body_new(canon);
+    hdr_split(job->msg, job->len, &header_end, &body_off);
+    dkim_body_update(w->body[canon], job->msg + body_off, job->len - body_off);
+    if (dkim_body_final(w->body[canon], &body_hash) < 0) {
+        snprintf(res->err, sizeof(res->err), "body hash failed");
+        return;
+    }
+    if (dkim_sign_header(signer, job->msg, header_end, &body_hash, job->now, &res->fields, res->err,
+                         sizeof(res->err)) < 0)
+        return;
+    res->ok = 1;
+}
+
+/* signpool_worker_main - take jobs until the pool stops */
+static void *signpool_worker_main(void *arg)
+{
+    struct signpool_worker *w = arg;
+    struct signpool *pool = w->pool;
+    pthread_mutex_lock(&pool->lock);
+    for (;;) {
+        while (pool->queue_head == NULL && !pool->stopping)
+            pthread_cond_wait(&pool->cond, &pool->lock);
+        if (pool->stopping)
+            break;
+        struct signpool_job *job = pool->queue_head;
+        pool->queue_head = job->next;
+        if (pool->queue_head == NULL)
+            pool->queue_tail = NULL;
+        pthread_mutex_unlock(&pool->lock);
+
+        signpool_sign(w, job);
+
+        pthread_mutex_lock(&pool->lock);
+        job->next = NULL;
+        if (pool->done_tail)
+            pool->done_tail->next = job;
+        else
+            pool->done_head = job;
+        pool->done_tail = job;
+        event_active(pool->done_ev, EV_READ, 0); /* several activations run it once */
+    }
+    pthread_mutex_unlock(&pool->lock);
+    return NULL;
+}
+
+/* signpool_job_free - release a job and its result */
+static void signpool_job_free(struct signpool_job *job)
+{
+    buf_cleanup(&job->res.fields);
+    free(job);
+}
+
+/* signpool_done_cb - on the loop: hand every finished job to its caller */
+static void signpool_done_cb(evutil_socket_t fd, short what, void *arg)
+{
+    struct signpool *pool = arg;
+    (void)fd;
+    (void)what;
+    pthread_mutex_lock(&pool->lock);
+    struct signpool_job *job = pool->done_head;
+    pool->done_head = pool->done_tail = NULL;
+    pthread_mutex_unlock(&pool->lock);
+    while (job) {
+        struct signpool_job *next = job->next;
+        job->done(job->arg, &job->res);
+        signpool_job_free(job);
+        job = next;
+    }
+}
+
+/* signpool_new - the threads wait for jobs */
+struct signpool *signpool_new(struct event_base *base, int workers, char *err, size_t errlen)
+{
+    if (workers < 1 || workers > CFG_MAX_DKIM_WORKERS) {
+        snprintf(err, errlen, "dkim_workers must be between 1 and %d", CFG_MAX_DKIM_WORKERS);
+        return NULL;
+    }
+    struct signpool *pool = xcalloc(1, sizeof(*pool));
+    pthread_mutex_init(&pool->lock, NULL);
+    pthread_cond_init(&pool->cond, NULL);
+    pool->done_ev = event_new(base, -1, 0, signpool_done_cb, pool);
+    if (pool->done_ev == NULL) {
+        snprintf(err, errlen, "cannot make the DKIM signing event");
+        goto fail;
+    }
+    for (int i = 0; i < workers; i++) {
+        struct signpool_worker *w = &pool->workers[i];
+        w->pool = pool;
+        w->index = i;
+        int rc = pthread_create(&w->thread, NULL, signpool_worker_main, w);
+        if (rc != 0) {
+            snprintf(err, errlen, "cannot start a DKIM signing thread: %s", strerror(rc));
+            goto fail;
+        }
+        pool->worker_count++;
+    }
+    return pool;
+fail:
+    signpool_free(pool);
+    return NULL;
+}
+
+/* signpool_cancel - give back every job of a list unrun */
+static void signpool_cancel(struct signpool_job *job)
+{
+    while (job) {
+        struct signpool_job *next = job->next;
+        job->done(job->arg, NULL);
+        signpool_job_free(job);
+        job = next;
+    }
+}
+
+/* signpool_free - join, then cancel what is left */
+void signpool_free(struct signpool *pool)
+{
+    if (pool == NULL)
+        return;
+    pthread_mutex_lock(&pool->lock);
+    pool->stopping = 1;
+    pthread_cond_broadcast(&pool->cond);
+    pthread_mutex_unlock(&pool->lock);
+    for (int i = 0; i < pool->worker_count; i++) {
+        pthread_join(pool->workers[i].thread, NULL);
+        dkim_body_free(pool->workers[i].body[DKIM_CANON_RELAXED]);
+        dkim_body_free(pool->workers[i].body[DKIM_CANON_SIMPLE]);
+    }
+    signpool_cancel(pool->queue_head);
+    signpool_cancel(pool->done_head);
+    if (pool->done_ev)
+        event_free(pool->done_ev);
+    pthread_cond_destroy(&pool->cond);
+    pthread_mutex_destroy(&pool->lock);
+    free(pool);
+}
+
+/* signpool_submit - queue a job for the next free worker */
+int signpool_submit(struct signpool_domain *dom, const char *msg, size_t len, long long now,
+                    signpool_done_fn *done, void *arg)
+{
+    struct signpool *pool = dom->route->pool;
+    if (pool == NULL)
+        return -1;
+    struct signpool_job *job = xcalloc(1, sizeof(*job));
+    job->dom = dom;
+    job->msg = msg;
+    job->len = len;
+    job->now = now;
+    job->done = done;
+    job->arg = arg;
+    buf_init(&job->res.fields, (size_t)LIMIT_DKIM_FIELD * LIMIT_DKIM_KEYS);
+    snprintf(job->res.info, sizeof(job->res.info), "%s", dom->info);
+    pthread_mutex_lock(&pool->lock);
+    if (pool->queue_tail)
+        pool->queue_tail->next = job;
+    else
+        pool->queue_head = job;
+    pool->queue_tail = job;
+    pthread_cond_signal(&pool->cond);
+    pthread_mutex_unlock(&pool->lock);
+    return 0;
+}
