@@ -138,6 +138,30 @@ static size_t rewrite_last_at(const char *addr, size_t len)
 }
 
 /* rewrite_address - exception -> pair -> sub-address -> domain pair */
+/*
+ * rewrite_lookup - the exception list, then the mailbox pair: 1 with the other
+ * side's address (borrowed from the snapshot), 0 when no pair names it, -1 when
+ * it must stay as it is (*event: EVENT_EXCEPTION or EVENT_DISABLED)
+ */
+static int rewrite_lookup(const struct dir_snapshot *d, enum dir_side from, const char *addr,
+                          size_t len, const char **to, size_t *to_len, enum rewrite_event *event)
+{
+    struct dir_pair_view pair;
+    if (dir_is_exception(d, addr, len)) {
+        *event = EVENT_EXCEPTION;
+        return -1;
+    }
+    if (!dir_find_pair(d, from, addr, len, &pair))
+        return 0;
+    if (!pair.enabled) {
+        *event = EVENT_DISABLED;
+        return -1;
+    }
+    *to = from == DIR_TARGET ? pair.source : pair.target;
+    *to_len = from == DIR_TARGET ? pair.source_len : pair.target_len;
+    return 1;
+}
+
 static int rewrite_address_at(const struct dir_snapshot *d, const struct rewrite_opts *o,
                               const char *addr, size_t len, size_t at, char *out, size_t outsize,
                               enum rewrite_rule *rule, enum rewrite_event *event);
@@ -156,7 +180,6 @@ static int rewrite_address_at(const struct dir_snapshot *d, const struct rewrite
                               enum rewrite_rule *rule, enum rewrite_event *event)
 {
     enum dir_side from = o->direction == REWRITE_TO_SOURCE ? DIR_TARGET : DIR_SOURCE;
-    struct dir_pair_view pair;
 
     *rule = RULE_NONE;
     *event = EVENT_REWRITTEN;
@@ -165,17 +188,12 @@ static int rewrite_address_at(const struct dir_snapshot *d, const struct rewrite
     /* most addresses in a message are external: one probe of a tiny table says so */
     if (!dir_domain_known(d, from, addr + at + 1, len - at - 1))
         return 0;
-    if (dir_is_exception(d, addr, len)) {
-        *event = EVENT_EXCEPTION;
-        return 0;
-    }
-    if (dir_find_pair(d, from, addr, len, &pair)) {
-        if (!pair.enabled) {
-            *event = EVENT_DISABLED;
+    const char *to;
+    size_t to_len;
+    int found = rewrite_lookup(d, from, addr, len, &to, &to_len, event);
+    if (found != 0) {
+        if (found < 0)
             return 0;
-        }
-        const char *to = from == DIR_TARGET ? pair.source : pair.target;
-        size_t to_len = from == DIR_TARGET ? pair.source_len : pair.target_len;
         if (rewrite_join(out, outsize, to, to_len, "", 0, "", 0) < 0)
             return -1;
         *rule = RULE_MAILBOX_PAIR;
@@ -187,28 +205,19 @@ static int rewrite_address_at(const struct dir_snapshot *d, const struct rewrite
         size_t sep = 0;
         while (sep < at && strchr(seps, addr[sep]) == NULL)
             sep++;
-        if (sep > 0 && sep < at) {
-            char base[LIMIT_ADDRESS];
-            if (rewrite_join(base, sizeof(base), addr, sep, addr + at, len - at, "", 0) == 0) {
-                size_t base_len = sep + (len - at);
-                if (dir_is_exception(d, base, base_len)) {
-                    *event = EVENT_EXCEPTION;
-                    return 0;
-                }
-                if (dir_find_pair(d, from, base, base_len, &pair)) {
-                    if (!pair.enabled) {
-                        *event = EVENT_DISABLED;
-                        return 0;
-                    }
-                    const char *to = from == DIR_TARGET ? pair.source : pair.target;
-                    size_t to_len = from == DIR_TARGET ? pair.source_len : pair.target_len;
-                    size_t to_at = rewrite_last_at(to, to_len);
-                    if (rewrite_join(out, outsize, to, to_at, addr + sep, at - sep, to + to_at,
-                                     to_len - to_at) < 0)
-                        return -1;
-                    *rule = RULE_SUBADDRESS;
-                    return 1;
-                }
+        char base[LIMIT_ADDRESS];
+        if (sep > 0 && sep < at &&
+            rewrite_join(base, sizeof(base), addr, sep, addr + at, len - at, "", 0) == 0) {
+            found = rewrite_lookup(d, from, base, sep + (len - at), &to, &to_len, event);
+            if (found < 0)
+                return 0;
+            if (found > 0) {
+                size_t to_at = rewrite_last_at(to, to_len);
+                if (rewrite_join(out, outsize, to, to_at, addr + sep, at - sep, to + to_at,
+                                 to_len - to_at) < 0)
+                    return -1;
+                *rule = RULE_SUBADDRESS;
+                return 1;
             }
         }
     }
