@@ -526,7 +526,7 @@ int main(int argc, char **argv)
     else if (strcmp(cmd, "rewrite") == 0)
         rc = cmd_rewrite(&c, sub_argc, sub_argv);
     else if (strcmp(cmd, "dkim") == 0)
-        rc = coexctl_dkim_main(sub_argc, sub_argv);
+        rc = coexctl_dkim_main(&c.cfg, sub_argc, sub_argv);
     else
         rc = usage();
     dirstore_close(c.ds);

@@ -12,6 +12,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 #include <sys/resource.h>
 #include <sys/stat.h>
 #include <time.h>
@@ -22,6 +23,7 @@
 #include <openssl/pem.h>
 
 #include "buf.h"
+#include "cfg.h"
 #include "dkim.h"
 #include "hdr.h"
 #include "util.h"
@@ -33,7 +35,8 @@
 static const char dkim_usage_text[] =
     "usage: coexctl dkim COMMAND ...\n"
     "  keygen --domain D --selector S [--type rsa|ed25519] [--bits 2048] [--out DIR]\n"
-    "  dns --key FILE --domain D --selector S\n"
+    "  dns --key FILE --domain D --selector S    the record for one key file\n"
+    "  dns --domain D                           the records of the configured dkim_key lines\n"
     "  sign --key D:S:FILE [--key D:S:FILE] [--canon relaxed|simple|H/B] [--time T]\n"
     "       [--expire SECONDS] [--headers a:b:c] [--chunk BYTES] < in.eml > out.eml\n"
     "  verify FILE|- --key D:S:KEYFILE [--key ...] [--time T]\n"
@@ -255,24 +258,11 @@ done:
     return rc;
 }
 
-/* cmd_dns - the record to publish for an existing key */
-static int cmd_dns(int argc, char **argv)
+/* dns_print - the zone line for one key file; 0 or -1 */
+static int dns_print(const char *domain, const char *selector, const char *file)
 {
-    const char *domain = NULL, *selector = NULL, *file = NULL;
     struct buf txt, zone;
-    int rc = 1;
-    for (int i = 0; i < argc; i++) {
-        if (strcmp(argv[i], "--domain") == 0 && i + 1 < argc)
-            domain = argv[++i];
-        else if (strcmp(argv[i], "--selector") == 0 && i + 1 < argc)
-            selector = argv[++i];
-        else if (strcmp(argv[i], "--key") == 0 && i + 1 < argc)
-            file = argv[++i];
-        else
-            return dkim_usage();
-    }
-    if (domain == NULL || selector == NULL || file == NULL)
-        return dkim_usage();
+    int rc = -1;
     struct dkim_key *key = load_key(domain, selector, file);
     buf_init(&txt, LIMIT_DKIM_FIELD);
     buf_init(&zone, LIMIT_DKIM_FIELD);
@@ -285,6 +275,51 @@ static int cmd_dns(int argc, char **argv)
     buf_cleanup(&txt);
     buf_cleanup(&zone);
     return rc;
+}
+
+/*
+ * cmd_dns_configured - `dns --domain D` without --key: the records of every
+ * dkim_key line of the configuration whose domain is D
+ */
+static int cmd_dns_configured(const struct coex_config *cfg, const char *domain)
+{
+    int found = 0, rc = 0;
+    for (size_t r = 0; r < cfg->route_count; r++)
+        for (size_t k = 0; k < cfg->routes[r].dkim_key_count; k++) {
+            const struct cfg_dkim_key *key = &cfg->routes[r].dkim_keys[k];
+            if (strcasecmp(key->domain, domain) != 0)
+                continue;
+            found = 1;
+            if (dns_print(key->domain, key->selector, key->file) < 0)
+                rc = 1;
+        }
+    if (!found) {
+        fprintf(stderr, "coexctl: dkim dns: %s configures no dkim_key for %s\n", cfg->source,
+                domain);
+        return 1;
+    }
+    return rc;
+}
+
+/* cmd_dns - the record to publish for an existing key, or for the configured ones */
+static int cmd_dns(const struct coex_config *cfg, int argc, char **argv)
+{
+    const char *domain = NULL, *selector = NULL, *file = NULL;
+    for (int i = 0; i < argc; i++) {
+        if (strcmp(argv[i], "--domain") == 0 && i + 1 < argc)
+            domain = argv[++i];
+        else if (strcmp(argv[i], "--selector") == 0 && i + 1 < argc)
+            selector = argv[++i];
+        else if (strcmp(argv[i], "--key") == 0 && i + 1 < argc)
+            file = argv[++i];
+        else
+            return dkim_usage();
+    }
+    if (domain && file == NULL && selector == NULL)
+        return cmd_dns_configured(cfg, domain);
+    if (domain == NULL || selector == NULL || file == NULL)
+        return dkim_usage();
+    return dns_print(domain, selector, file) < 0 ? 1 : 0;
 }
 
 /* sign options shared by sign and bench */
@@ -514,14 +549,14 @@ done:
 }
 
 /* coexctl_dkim_main - dispatch */
-int coexctl_dkim_main(int argc, char **argv)
+int coexctl_dkim_main(const struct coex_config *cfg, int argc, char **argv)
 {
     if (argc < 1)
         return dkim_usage();
     if (strcmp(argv[0], "keygen") == 0)
         return cmd_keygen(argc - 1, argv + 1);
     if (strcmp(argv[0], "dns") == 0)
-        return cmd_dns(argc - 1, argv + 1);
+        return cmd_dns(cfg, argc - 1, argv + 1);
     if (strcmp(argv[0], "sign") == 0)
         return cmd_sign_or_bench(argc - 1, argv + 1, 0);
     if (strcmp(argv[0], "bench") == 0)

@@ -10,6 +10,8 @@
  * (argv borrowed). Returns the exit status: 0 done (verify: every signature
  * passed), 1 failed, 2 usage.
  */
-int coexctl_dkim_main(int argc, char **argv);
+struct coex_config;
+/* cfg (borrowed) supplies the configured keys for `dkim dns --domain D` without --key */
+int coexctl_dkim_main(const struct coex_config *cfg, int argc, char **argv);
 
 #endif

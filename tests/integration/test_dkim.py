@@ -276,3 +276,27 @@ def test_small_rsa_key_refused(tmp_path):
 def test_message_without_from_is_not_signed(keys):
     p = run("dkim", "sign", *key_args(keys, "rsa"), stdin=b"To: b@x.example\r\n\r\nbody\r\n", check=False)
     assert p.returncode != 0 and b"no From field" in p.stderr
+
+
+def test_dns_of_the_configured_keys(tmp_path):
+    """`coexctl dkim dns --domain D` prints the records of the dkim_key lines of
+    the configuration, the same as `dns --key` for each file."""
+    keys = tmp_path / "k"
+    keys.mkdir()
+    run("dkim", "keygen", "--domain", "source.example", "--selector", "s1", "--out", str(keys))
+    run("dkim", "keygen", "--domain", "source.example", "--selector", "e1", "--type", "ed25519",
+        "--out", str(keys))
+    conf = tmp_path / "c.conf"
+    conf.write_text(f"""directory = {tmp_path}/x.db
+[route r]
+next_hop = file:{tmp_path}/o
+dkim_key = source.example s1 {keys}/s1._domainkey.source.example.key
+dkim_key = source.example e1 {keys}/e1._domainkey.source.example.key
+""")
+    out = run("--config", str(conf), "dkim", "dns", "--domain", "source.example").stdout.decode()
+    one = run("dkim", "dns", "--domain", "source.example", "--selector", "s1", "--key",
+              f"{keys}/s1._domainkey.source.example.key").stdout.decode()
+    assert out.startswith(one)
+    assert "e1._domainkey.source.example IN TXT \"v=DKIM1; k=ed25519; p=" in out
+    p = run("--config", str(conf), "dkim", "dns", "--domain", "other.example", check=False)
+    assert p.returncode == 1 and b"configures no dkim_key for other.example" in p.stderr
