@@ -361,7 +361,7 @@ struct dkim_pubkey *dkim_pubkey_new(const char *domain, const char *selector, co
         if (len > (size_t)1 << 20 || (bio = BIO_new_mem_buf(text, (int)len)) == NULL)
             goto fail;
         key->pkey = PEM_read_bio_PUBKEY(bio, NULL, dkim_no_passphrase, NULL);
-        if (key->pkey == NULL && BIO_reset(bio) == 0)
+        if (key->pkey == NULL && BIO_reset(bio) > 0) /* a memory BIO answers 1 */
             key->pkey = PEM_read_bio_PrivateKey(bio, NULL, dkim_no_passphrase, NULL);
         ERR_clear_error();
         if (key->pkey == NULL) {

@@ -242,6 +242,19 @@ static int dkim_hlist_default(struct dkim_hlist *h, const char *hdr, size_t len,
     while (hdr_iter_next(&it, &f)) {
         if (f.name_len <= 5 || !util_strncaseeq(hdr + f.off, "list-", 5))
             continue;
+        /*
+         * h= is a tag value (RFC 6376 §3.2): a name holding ";" or white space
+         * would end or split the tag, so such a field cannot be signed by name.
+         * Only letters, digits and "-" go in (every registered list-* name).
+         */
+        int plain = 1;
+        for (size_t i = 0; i < f.name_len && plain; i++) {
+            unsigned char c = (unsigned char)hdr[f.off + i];
+            plain = (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') ||
+                    c == '-';
+        }
+        if (!plain)
+            continue;
         int seen = 0;
         for (size_t i = 0; i < h->count && !seen; i++)
             seen =

@@ -300,3 +300,17 @@ dkim_key = source.example e1 {keys}/e1._domainkey.source.example.key
     assert "e1._domainkey.source.example IN TXT \"v=DKIM1; k=ed25519; p=" in out
     p = run("--config", str(conf), "dkim", "dns", "--domain", "other.example", check=False)
     assert p.returncode == 1 and b"configures no dkim_key for other.example" in p.stderr
+
+
+def test_verify_with_the_private_key_file(tmp_path):
+    """`dkim verify --key D:S:FILE` accepts the private key PEM (docs/dkim.md)."""
+    keys = tmp_path / "k"
+    keys.mkdir()
+    run("dkim", "keygen", "--domain", "source.example", "--selector", "e1", "--type", "ed25519",
+        "--out", str(keys))
+    key = f"source.example:e1:{keys}/e1._domainkey.source.example.key"
+    msg = b"From: a@source.example\r\nTo: b@x.example\r\nSubject: t\r\n\r\nhello\r\n"
+    signed = run("dkim", "sign", "--key", key, stdin=msg).stdout
+    (tmp_path / "s.eml").write_bytes(signed)
+    out = run("dkim", "verify", str(tmp_path / "s.eml"), "--key", key).stdout.decode()
+    assert "dkim=pass d=source.example s=e1" in out
