@@ -23,6 +23,7 @@ B   := build
 LIB_SRCS := $(wildcard src/core/*.c src/mail/*.c src/dir/*.c src/queue/*.c src/smtp/*.c)
 UNIT_TESTS := $(patsubst tests/unit/%.c,%,$(wildcard tests/unit/test_*.c))
 FUZZ_TARGETS := $(patsubst tests/fuzz/%.c,%,$(wildcard tests/fuzz/fuzz_*.c))
+CTL_SRCS := $(wildcard src/cmd/coexctl*.c)
 
 FUZZ_SRCS := $(wildcard src/core/*.c src/mail/*.c) src/dir/dir.c
 FUZZ_SRCS += src/smtp/smtpproto.c src/smtp/smtpproto_data.c src/smtp/smtpreply.c
@@ -41,7 +42,7 @@ $(B)/san/%.o: %.c
 	@mkdir -p $(dir $@)
 	$(CC) $(CSTD) $(WARN) $(INC) $(SANFLAGS) $(shell pkg-config --cflags $(PKGS)) -MMD -MP -c $< -o $@
 
-$(B)/bin/coexctl: $(B)/rel/src/cmd/coexctl.o $(B)/rel/src/cmd/coexctl_dkim.o $(REL_OBJS)
+$(B)/bin/coexctl: $(CTL_SRCS:%.c=$(B)/rel/%.o) $(REL_OBJS)
 	@mkdir -p $(dir $@)
 	$(CC) $(CFLAGS) -o $@ $^ $(LIBS)
 
@@ -53,7 +54,7 @@ $(B)/san/bin/coexd: $(B)/san/src/cmd/coexd.o $(SAN_OBJS)
 	@mkdir -p $(dir $@)
 	$(CC) $(SANFLAGS) -o $@ $^ $(LIBS)
 
-$(B)/san/bin/coexctl: $(B)/san/src/cmd/coexctl.o $(B)/san/src/cmd/coexctl_dkim.o $(SAN_OBJS)
+$(B)/san/bin/coexctl: $(CTL_SRCS:%.c=$(B)/san/%.o) $(SAN_OBJS)
 	@mkdir -p $(dir $@)
 	$(CC) $(SANFLAGS) -o $@ $^ $(LIBS)
 
