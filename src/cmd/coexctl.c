@@ -18,6 +18,7 @@
 #include "hdr.h"
 #include "rewrite.h"
 #include "coexctl_dkim.h"
+#include "coexctl_arc.h"
 
 /* a message larger than this is refused by `coexctl rewrite` */
 #define LIMIT_MESSAGE ((size_t)64 << 20)
@@ -41,7 +42,8 @@ static const char usage_text[] =
     "  coexistence on|off|status\n"
     "  rewrite --direction to-source|to-target [--mail-from ADDR] [--rcpt ADDR]...\n"
     "          [--rewrite-rcpt yes|no] [--trace] < in.eml > out.eml\n"
-    "  dkim keygen|dns|sign|verify|bench ...   (coexctl dkim --help)\n";
+    "  dkim keygen|dns|sign|verify|bench ...   (coexctl dkim --help)\n"
+    "  arc seal|verify ...                     (coexctl arc --help)\n";
 
 static int usage(void)
 {
@@ -527,6 +529,8 @@ int main(int argc, char **argv)
         rc = cmd_rewrite(&c, sub_argc, sub_argv);
     else if (strcmp(cmd, "dkim") == 0)
         rc = coexctl_dkim_main(&c.cfg, sub_argc, sub_argv);
+    else if (strcmp(cmd, "arc") == 0)
+        rc = coexctl_arc_main(sub_argc, sub_argv);
     else
         rc = usage();
     dirstore_close(c.ds);

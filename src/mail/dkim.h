@@ -36,6 +36,7 @@
 #define LIMIT_DKIM_FIELD 8192      /* one DKIM-Signature field, folded */
 #define LIMIT_DKIM_HEADER_BLOCK ((size_t)1 << 20)
 #define DKIM_FOLD_COLUMNS 78 /* RFC 5322 §2.1.1 SHOULD */
+#define DKIM_HEADER_B_LEN 8  /* RFC 6008 §4: header.b carries at least 8 characters of b= */
 
 enum dkim_alg { DKIM_ALG_RSA_SHA256, DKIM_ALG_ED25519_SHA256 };
 
@@ -210,6 +211,8 @@ struct dkim_result {
     char domain[LIMIT_DKIM_NAME + 1];
     char selector[LIMIT_DKIM_NAME + 1];
     char reason[128];
+    /* the first DKIM_HEADER_B_LEN characters of b= (RFC 6008 header.b), "" when unreadable */
+    char header_b[DKIM_HEADER_B_LEN + 1];
 };
 
 /*

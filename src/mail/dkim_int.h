@@ -59,6 +59,14 @@ void dkim_sign_ctx_cleanup(struct dkim_sign_ctx *ctx);
 /* dkim_sign_ctx_sign - sign the header hash (RFC 6376 §3.7, RFC 8463 §3); base64 to out */
 int dkim_sign_ctx_sign(struct dkim_sign_ctx *ctx, const unsigned char hash[DKIM_HASH_LEN],
                        struct buf *out, char *err, size_t errlen);
+/*
+ * dkim_verify_hash - 1 when sig[0..sig_len) is key's alg signature over the
+ * header hash (RFC 6376 §3.7, RFC 8463 §3), 0 otherwise: a revoked key, a key
+ * of another type, or RSA under 1024 bits (RFC 8301 §3.2) verifies nothing.
+ * ARC (src/mail/arc*) checks its AMS and AS with it.
+ */
+int dkim_verify_hash(const struct dkim_pubkey *key, enum dkim_alg alg, const unsigned char *sig,
+                     size_t sig_len, const unsigned char hash[DKIM_HASH_LEN]);
 /* dkim_name_ok - a domain or a selector: LDH labels joined by dots */
 int dkim_name_ok(const char *name);
 /* dkim_errf - format a reason into err[0..errlen) */

@@ -98,6 +98,34 @@ static int dkim_verify_sig(EVP_PKEY *pkey, enum dkim_alg alg, const unsigned cha
     return ok;
 }
 
+/* dkim_verify_hash - the same check as a verified field gets, for ARC */
+int dkim_verify_hash(const struct dkim_pubkey *key, enum dkim_alg alg, const unsigned char *sig,
+                     size_t sig_len, const unsigned char hash[DKIM_HASH_LEN])
+{
+    if (key->pkey == NULL || key->alg != alg ||
+        (alg == DKIM_ALG_RSA_SHA256 && EVP_PKEY_get_bits(key->pkey) < 1024))
+        return 0;
+    return dkim_verify_sig(key->pkey, alg, sig, sig_len, hash);
+}
+
+/* dkim_header_b - the first characters of b=, white space skipped (RFC 6008 §4) */
+static void dkim_header_b(const char *b, size_t b_len, char out[DKIM_HEADER_B_LEN + 1])
+{
+    size_t n = 0;
+    for (size_t i = 0; i < b_len && n < DKIM_HEADER_B_LEN; i++) {
+        unsigned char c = (unsigned char)b[i];
+        if (c == ' ' || c == '\t' || c == '\r' || c == '\n')
+            continue;
+        if (!((c >= 'A' && c <= 'Z') || (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') ||
+              c == '+' || c == '/')) {
+            n = 0; /* not base64: nothing to quote */
+            break;
+        }
+        out[n++] = (char)c;
+    }
+    out[n] = '\0';
+}
+
 /* a parsed h= list: spans into the field */
 struct dkim_hspans {
     size_t count;
@@ -163,6 +191,7 @@ static void dkim_verify_one(const char *msg, size_t header_end, size_t body_off,
     }
     dkim_copy_name(r->domain, d, d_len);
     dkim_copy_name(r->selector, s, s_len);
+    dkim_header_b(b, b_len, r->header_b);
     if (dkim_span_is(a, a_len, "rsa-sha256"))
         r->alg = DKIM_ALG_RSA_SHA256;
     else if (dkim_span_is(a, a_len, "ed25519-sha256"))
