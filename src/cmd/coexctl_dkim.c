@@ -4,6 +4,9 @@
  * Argument parsing, files and the clock; the DKIM work is in src/mail/dkim
  * (RFC 6376, RFC 8463, RFC 8301). Message files may have bare LF line ends:
  * they are read as CRLF, the wire form that is signed and verified.
+ * `verify --dns` fetches the keys through src/smtp/keyfetch on a private
+ * event loop (RFC 6376 §6.1.2: a failed lookup is temperror, a missing or
+ * unusable key permerror).
  */
 #include "coexctl_dkim.h"
 
@@ -18,6 +21,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include <event2/event.h>
 #include <openssl/err.h>
 #include <openssl/evp.h>
 #include <openssl/pem.h>
@@ -25,12 +29,16 @@
 #include "buf.h"
 #include "cfg.h"
 #include "dkim.h"
+#include "dnstxt.h"
 #include "hdr.h"
+#include "keyfetch.h"
 #include "util.h"
 
 #define LIMIT_DKIM_MESSAGE ((size_t)64 << 20)
 #define LIMIT_DKIM_KEY_FILE ((size_t)64 << 10)
 #define DKIM_DEFAULT_CHUNK 65536
+#define DKIM_DNS_ATTEMPTS 2 /* UDP attempts of --dns-timeout each */
+#define LIMIT_DKIM_VERIFY_RESULTS 16
 
 static const char dkim_usage_text[] =
     "usage: coexctl dkim COMMAND ...\n"
@@ -41,6 +49,9 @@ static const char dkim_usage_text[] =
     "       [--expire SECONDS] [--headers a:b:c] [--chunk BYTES] < in.eml > out.eml\n"
     "  verify FILE|- --key D:S:KEYFILE [--key ...] [--time T]\n"
     "       KEYFILE: a PEM public or private key, or the DNS record (as `dns` prints it)\n"
+    "  verify FILE|- --dns [--resolver ADDR[:PORT]] [--dns-timeout MS] [--key ...] [--time T]\n"
+    "       keys from DNS (S._domainkey.D TXT); --key keys are used first for their D and S;\n"
+    "       ADDR: 127.0.0.1, 127.0.0.1:5353, ::1, [::1]:5353 (default: /etc/resolv.conf)\n"
     "  bench --key D:S:FILE [--key ...] [--canon ...] [--count N] < message.eml\n";
 
 static int dkim_usage(void)
@@ -480,71 +491,163 @@ static void zone_text(struct buf *b)
     b->data[w] = '\0';
 }
 
-/* cmd_verify - every DKIM-Signature of FILE against the given keys */
-static int cmd_verify(int argc, char **argv)
-{
-    struct dkim_pubkey *keys[LIMIT_DKIM_KEYS] = {0};
-    struct dkim_result results[16];
-    const char *path = NULL, *domain, *selector, *file;
-    size_t nkeys = 0, count = 0;
-    long long now = 0;
-    struct buf msg, text;
-    char err[256];
-    int rc = 1;
+/* verify options */
+struct verify_args {
+    struct dkim_pubkey *keys[LIMIT_DKIM_KEYS + LIMIT_KEYFETCH_PAIRS]; /* --key, then DNS */
+    size_t nkeys;
+    const char *path, *resolver;
+    long long now, dns_timeout;
+    int dns;
+};
 
-    buf_init(&msg, LIMIT_DKIM_MESSAGE);
+/* parse_verify_args - FILE, --key, --time, --dns, --resolver, --dns-timeout; -2 usage, -1 error */
+static int parse_verify_args(int argc, char **argv, struct verify_args *a)
+{
+    const char *domain, *selector, *file;
+    struct buf text;
+    char err[256];
+    int rc = 0;
     buf_init(&text, LIMIT_DKIM_KEY_FILE);
-    for (int i = 0; i < argc; i++) {
-        if (strcmp(argv[i], "--key") == 0 && i + 1 < argc && nkeys < LIMIT_DKIM_KEYS) {
+    for (int i = 0; i < argc && rc == 0; i++) {
+        const char *val = i + 1 < argc ? argv[i + 1] : NULL;
+        if (strcmp(argv[i], "--key") == 0 && val && a->nkeys < LIMIT_DKIM_KEYS) {
             buf_reset(&text);
-            if (key_spec(argv[++i], &domain, &selector, &file) < 0 || read_file(file, &text, 0) < 0)
-                goto done;
+            if (key_spec(argv[++i], &domain, &selector, &file) < 0 ||
+                read_file(file, &text, 0) < 0) {
+                rc = -1;
+                break;
+            }
             zone_text(&text);
-            keys[nkeys] = dkim_pubkey_new(domain, selector, text.data ? text.data : "", text.len,
-                                          err, sizeof(err));
-            if (keys[nkeys++] == NULL) {
+            a->keys[a->nkeys] = dkim_pubkey_new(domain, selector, text.data ? text.data : "",
+                                                text.len, err, sizeof(err));
+            if (a->keys[a->nkeys++] == NULL) {
                 fprintf(stderr, "coexctl: dkim verify: %s: %s\n", file, err);
-                goto done;
+                rc = -1;
             }
-        } else if (strcmp(argv[i], "--time") == 0 && i + 1 < argc) {
-            if (parse_ll(argv[++i], &now) < 0) {
-                rc = dkim_usage();
-                goto done;
-            }
-        } else if (path == NULL && (argv[i][0] != '-' || strcmp(argv[i], "-") == 0)) {
-            path = argv[i];
+        } else if (strcmp(argv[i], "--time") == 0 && val) {
+            rc = parse_ll(argv[++i], &a->now) < 0 ? -2 : 0;
+        } else if (strcmp(argv[i], "--dns") == 0) {
+            a->dns = 1;
+        } else if (strcmp(argv[i], "--resolver") == 0 && val) {
+            a->resolver = argv[++i];
+        } else if (strcmp(argv[i], "--dns-timeout") == 0 && val) {
+            rc = parse_ll(argv[++i], &a->dns_timeout) < 0 || a->dns_timeout == 0 ||
+                         a->dns_timeout > 60000
+                     ? -2
+                     : 0;
+        } else if (a->path == NULL && (argv[i][0] != '-' || strcmp(argv[i], "-") == 0)) {
+            a->path = argv[i];
         } else {
-            rc = dkim_usage();
-            goto done;
+            rc = -2;
         }
     }
-    if (path == NULL || nkeys == 0) {
-        rc = dkim_usage();
+    buf_cleanup(&text);
+    if (rc == 0 && (a->path == NULL || (a->nkeys == 0 && !a->dns) ||
+                    (!a->dns && (a->resolver || a->dns_timeout))))
+        rc = -2;
+    return rc;
+}
+
+/* verify_fetched - keyfetch is done: stop the private loop */
+static void verify_fetched(void *arg, struct keyfetch *kf)
+{
+    (void)kf;
+    event_base_loopexit(arg, NULL);
+}
+
+/*
+ * verify_fetch_keys - the keys of msg's signatures from DNS, on a private
+ * loop; *kf_out (caller frees) holds them. 0, or -1 when the resolver
+ * cannot be set up.
+ */
+static int verify_fetch_keys(const struct verify_args *a, const struct buf *msg,
+                             struct keyfetch **kf_out)
+{
+    struct dnstxt_opts opts = {.server = a->resolver,
+                               .timeout_ms = (int)a->dns_timeout,
+                               .attempts = DKIM_DNS_ATTEMPTS};
+    struct event_base *base = event_base_new();
+    struct dnstxt *r = NULL;
+    size_t header_end, body_off;
+    char err[256];
+    int rc = -1;
+    *kf_out = NULL;
+    if (base == NULL) {
+        fprintf(stderr, "coexctl: dkim verify: cannot make an event loop\n");
+        return -1;
+    }
+    if ((r = dnstxt_new(base, &opts, err, sizeof(err))) == NULL) {
+        fprintf(stderr, "coexctl: dkim verify: %s\n", err);
         goto done;
     }
-    if (read_file(path, &msg, 1) < 0)
+    hdr_split(msg->data ? msg->data : "", msg->len, &header_end, &body_off);
+    *kf_out = keyfetch_start(r, msg->data ? msg->data : "", header_end, verify_fetched, base);
+    if (*kf_out == NULL) {
+        fprintf(stderr, "coexctl: dkim verify: cannot start the key lookups\n");
         goto done;
-    if (dkim_verify(msg.data ? msg.data : "", msg.len, keys, nkeys, now, results,
+    }
+    if (event_base_dispatch(base) < 0) {
+        fprintf(stderr, "coexctl: dkim verify: event loop failed\n");
+        goto done;
+    }
+    rc = 0;
+done:
+    dnstxt_free(r);
+    event_base_free(base);
+    return rc;
+}
+
+/* cmd_verify - every DKIM-Signature of FILE against the given keys and/or DNS */
+static int cmd_verify(int argc, char **argv)
+{
+    struct verify_args a = {0};
+    struct dkim_result results[LIMIT_DKIM_VERIFY_RESULTS];
+    struct keyfetch *kf = NULL;
+    size_t count = 0, nkeys;
+    struct buf msg;
+    int rc = 1, parsed;
+
+    buf_init(&msg, LIMIT_DKIM_MESSAGE);
+    if ((parsed = parse_verify_args(argc, argv, &a)) < 0) {
+        rc = parsed == -2 ? dkim_usage() : 1;
+        goto done;
+    }
+    if (read_file(a.path, &msg, 1) < 0)
+        goto done;
+    nkeys = a.nkeys;
+    if (a.dns) {
+        size_t fetched;
+        if (verify_fetch_keys(&a, &msg, &kf) < 0)
+            goto done;
+        struct dkim_pubkey *const *dns_keys = keyfetch_keys(kf, &fetched);
+        for (size_t i = 0; i < fetched && nkeys < ARRAY_LEN(a.keys); i++)
+            a.keys[nkeys++] = dns_keys[i]; /* borrowed from kf: not freed below */
+    }
+    if (dkim_verify(msg.data ? msg.data : "", msg.len, a.keys, nkeys, a.now, results,
                     ARRAY_LEN(results), &count) < 0) {
-        fprintf(stderr, "coexctl: dkim verify: %s: not a message\n", path);
+        fprintf(stderr, "coexctl: dkim verify: %s: not a message\n", a.path);
         goto done;
     }
     if (count == 0)
         printf("dkim=none (no DKIM-Signature field)\n");
     int all_pass = count > 0;
     for (size_t i = 0; i < count; i++) {
-        printf("dkim=%s d=%s s=%s a=%s (%s)\n", dkim_status_name(results[i].status),
-               results[i].domain, results[i].selector,
-               results[i].alg == DKIM_ALG_ED25519_SHA256 ? "ed25519-sha256" : "rsa-sha256",
-               results[i].reason);
-        all_pass &= results[i].status == DKIM_PASS;
+        const struct dkim_result *res = &results[i];
+        const char *status = dkim_status_name(res->status), *why = res->reason;
+        if (res->status == DKIM_NEUTRAL && kf) { /* no --key key: what did DNS say? */
+            enum keyfetch_status ks = keyfetch_status(kf, res->domain, res->selector, &why);
+            status = ks == KEYFETCH_TEMPFAIL ? "temperror" : "permerror";
+        }
+        printf("dkim=%s d=%s s=%s a=%s (%s)\n", status, res->domain, res->selector,
+               res->alg == DKIM_ALG_ED25519_SHA256 ? "ed25519-sha256" : "rsa-sha256", why);
+        all_pass &= res->status == DKIM_PASS;
     }
     rc = all_pass ? 0 : 1;
 done:
-    for (size_t i = 0; i < nkeys; i++)
-        dkim_pubkey_free(keys[i]);
+    for (size_t i = 0; i < a.nkeys; i++)
+        dkim_pubkey_free(a.keys[i]);
+    keyfetch_free(kf);
     buf_cleanup(&msg);
-    buf_cleanup(&text);
     return rc;
 }
 

@@ -1,0 +1,252 @@
+/*
+ * keyfetch - DKIM/ARC public keys of one message from DNS (see keyfetch.h).
+ *
+ * RFC 6376 §3.6.2.1 (the name "selector._domainkey.domain"), §3.6.2.2 (the
+ * strings of a TXT record are joined: dnsmsg does it; with several records
+ * the verifier chooses), §6.1.2 (no record, or an unusable one: PERMFAIL;
+ * the query failing to respond: TEMPFAIL), §3.6.1 (an empty p= is a revoked
+ * key); RFC 8617 §4.1 (ARC-Seal and ARC-Message-Signature carry d= and s=
+ * the same way).
+ *
+ * Does not: look at the i=, a= or h= tags (the verifier does), or follow
+ * q= (dns/txt is the only query method defined).
+ */
+#include "keyfetch.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+
+#include <event2/event.h>
+
+#include "dnsmsg.h"
+#include "hdr.h"
+
+#define KEYFETCH_WHY_SIZE 1024 /* two names of LIMIT_DKIM_NAME and a reason fit */
+
+/* one (d=, s=) pair and its lookup */
+struct keyfetch_pair {
+    struct keyfetch *kf;
+    char domain[LIMIT_DKIM_NAME + 1];   /* lower case */
+    char selector[LIMIT_DKIM_NAME + 1]; /* lower case */
+    struct dnstxt_query *q;             /* while the lookup runs */
+    enum keyfetch_status status;
+    char why[KEYFETCH_WHY_SIZE];
+};
+
+struct keyfetch {
+    struct dnstxt *r;
+    keyfetch_fn *done;
+    void *arg;
+    struct event *ev; /* answers a header without lookups on the next loop pass */
+    size_t pair_count, pending;
+    struct keyfetch_pair pairs[LIMIT_KEYFETCH_PAIRS];
+    struct dkim_pubkey *keys[LIMIT_KEYFETCH_PAIRS];
+    size_t key_count;
+};
+
+/* the fields that carry d= and s= (RFC 6376 §3.5, RFC 8617 §4.1.2, §4.1.3) */
+static const struct {
+    const char *name;
+    size_t len;
+} keyfetch_fields[] = {
+    {"DKIM-Signature", 14},
+    {"ARC-Message-Signature", 21},
+    {"ARC-Seal", 8},
+};
+
+/* keyfetch_copy_lower - span into out (LIMIT_DKIM_NAME + 1 bytes), lower case; -1 if too long */
+static int keyfetch_copy_lower(const char *s, size_t len, char *out)
+{
+    if (len == 0 || len > LIMIT_DKIM_NAME)
+        return -1;
+    for (size_t i = 0; i < len; i++)
+        out[i] = (char)util_lower((unsigned char)s[i]);
+    out[len] = '\0';
+    return 0;
+}
+
+/* keyfetch_find - the pair for domain and selector, or NULL */
+static const struct keyfetch_pair *keyfetch_find(const struct keyfetch *kf, const char *domain,
+                                                 const char *selector)
+{
+    for (size_t i = 0; i < kf->pair_count; i++)
+        if (strcasecmp(kf->pairs[i].domain, domain) == 0 &&
+            strcasecmp(kf->pairs[i].selector, selector) == 0)
+            return &kf->pairs[i];
+    return NULL;
+}
+
+/* keyfetch_collect - the distinct, usable pairs of the signature fields */
+static void keyfetch_collect(struct keyfetch *kf, const char *hdr, size_t hdr_len)
+{
+    struct hdr_iter it;
+    struct hdr_field f;
+    hdr_iter_init(&it, hdr, hdr_len);
+    while (hdr_iter_next(&it, &f) && kf->pair_count < LIMIT_KEYFETCH_PAIRS) {
+        int wanted = 0;
+        for (size_t i = 0; i < ARRAY_LEN(keyfetch_fields) && !wanted; i++)
+            wanted = hdr_name_is(hdr, &f, keyfetch_fields[i].name, keyfetch_fields[i].len);
+        if (!wanted)
+            continue;
+        const char *list = hdr + f.value_off, *d, *s;
+        size_t list_len = f.value_end - f.value_off, d_len, s_len;
+        struct keyfetch_pair *p = &kf->pairs[kf->pair_count];
+        char name[2 * LIMIT_DKIM_NAME + 16];
+        if (dkim_tag_find(list, list_len, "d", &d, &d_len) != 1 ||
+            dkim_tag_find(list, list_len, "s", &s, &s_len) != 1 ||
+            keyfetch_copy_lower(d, d_len, p->domain) < 0 ||
+            keyfetch_copy_lower(s, s_len, p->selector) < 0)
+            continue; /* the verifier reports the field */
+        snprintf(name, sizeof(name), "%s._domainkey.%s", p->selector, p->domain);
+        if (dnsmsg_name_check(name) < 0 || keyfetch_find(kf, p->domain, p->selector))
+            continue;
+        p->kf = kf;
+        kf->pair_count++;
+    }
+}
+
+/* keyfetch_use_records - the first TXT record that is a usable key for the pair */
+static void keyfetch_use_records(struct keyfetch_pair *p, const char *const *txt,
+                                 const size_t *lens, size_t count)
+{
+    struct keyfetch *kf = p->kf;
+    char err[256] = "no record";
+    int revoked = 0;
+    for (size_t i = 0; i < count; i++) {
+        const char *val;
+        size_t val_len;
+        if (memchr(txt[i], '\0', lens[i]) || (lens[i] >= 5 && memcmp(txt[i], "-----", 5) == 0))
+            continue; /* a NUL byte, or PEM text: not a key record */
+        if (dkim_tag_find(txt[i], lens[i], "p", &val, &val_len) == 1 && val_len == 0) {
+            revoked = 1;
+            continue;
+        }
+        struct dkim_pubkey *key =
+            dkim_pubkey_new(p->domain, p->selector, txt[i], lens[i], err, sizeof(err));
+        if (key) {
+            kf->keys[kf->key_count++] = key;
+            p->status = KEYFETCH_OK;
+            snprintf(p->why, sizeof(p->why), "key found");
+            return;
+        }
+    }
+    p->status = KEYFETCH_NOKEY;
+    if (revoked)
+        snprintf(p->why, sizeof(p->why), "key revoked (empty p=) at %s._domainkey.%s",
+                 p->selector, p->domain);
+    else
+        snprintf(p->why, sizeof(p->why), "no usable key at %s._domainkey.%s: %s", p->selector,
+                 p->domain, err);
+}
+
+/* keyfetch_answered - a dnstxt callback: one pair is settled; the last one calls done */
+static void keyfetch_answered(void *arg, enum dnstxt_status st, const char *const *txt,
+                              const size_t *lens, size_t count, const char *why)
+{
+    struct keyfetch_pair *p = arg;
+    struct keyfetch *kf = p->kf;
+    p->q = NULL;
+    switch (st) {
+    case DNSTXT_OK:
+        keyfetch_use_records(p, txt, lens, count);
+        break;
+    case DNSTXT_NOTFOUND:
+        p->status = KEYFETCH_NOKEY;
+        snprintf(p->why, sizeof(p->why), "no key for %s._domainkey.%s: %s", p->selector,
+                 p->domain, why);
+        break;
+    case DNSTXT_TEMPFAIL:
+    case DNSTXT_BADANSWER:
+        p->status = KEYFETCH_TEMPFAIL;
+        snprintf(p->why, sizeof(p->why), "key lookup for %s._domainkey.%s failed: %s",
+                 p->selector, p->domain, why);
+        break;
+    }
+    if (--kf->pending == 0)
+        kf->done(kf->arg, kf); /* may free kf: nothing after this */
+}
+
+/* keyfetch_none - the event of a header that needed no lookup */
+static void keyfetch_none(evutil_socket_t fd, short what, void *arg)
+{
+    struct keyfetch *kf = arg;
+    (void)fd;
+    (void)what;
+    kf->done(kf->arg, kf);
+}
+
+/* keyfetch_start - see keyfetch.h */
+struct keyfetch *keyfetch_start(struct dnstxt *r, const char *hdr, size_t hdr_len,
+                                keyfetch_fn *done, void *arg)
+{
+    struct keyfetch *kf = xcalloc(1, sizeof(*kf));
+    kf->r = r;
+    kf->done = done;
+    kf->arg = arg;
+    if ((kf->ev = event_new(dnstxt_base(r), -1, 0, keyfetch_none, kf)) == NULL) {
+        free(kf);
+        return NULL;
+    }
+    keyfetch_collect(kf, hdr, hdr_len);
+    for (size_t i = 0; i < kf->pair_count; i++) {
+        struct keyfetch_pair *p = &kf->pairs[i];
+        char name[2 * LIMIT_DKIM_NAME + 16];
+        snprintf(name, sizeof(name), "%s._domainkey.%s", p->selector, p->domain);
+        p->status = KEYFETCH_TEMPFAIL;
+        snprintf(p->why, sizeof(p->why), "key lookup for %s could not start", name);
+        if ((p->q = dnstxt_lookup(r, name, keyfetch_answered, p)) != NULL)
+            kf->pending++;
+    }
+    if (kf->pending == 0)
+        event_active(kf->ev, EV_TIMEOUT, 1);
+    return kf;
+}
+
+/* keyfetch_free - see keyfetch.h */
+void keyfetch_free(struct keyfetch *kf)
+{
+    if (kf == NULL)
+        return;
+    for (size_t i = 0; i < kf->pair_count; i++)
+        dnstxt_cancel(kf->pairs[i].q);
+    for (size_t i = 0; i < kf->key_count; i++)
+        dkim_pubkey_free(kf->keys[i]);
+    event_free(kf->ev);
+    free(kf);
+}
+
+/* keyfetch_cancel - see keyfetch.h: the same as freeing, before done */
+void keyfetch_cancel(struct keyfetch *kf)
+{
+    keyfetch_free(kf);
+}
+
+/* keyfetch_keys - see keyfetch.h */
+struct dkim_pubkey *const *keyfetch_keys(const struct keyfetch *kf, size_t *count)
+{
+    *count = kf->key_count;
+    return kf->keys;
+}
+
+/* keyfetch_status - see keyfetch.h */
+enum keyfetch_status keyfetch_status(const struct keyfetch *kf, const char *domain,
+                                     const char *selector, const char **why)
+{
+    const struct keyfetch_pair *p = keyfetch_find(kf, domain, selector);
+    if (p == NULL) {
+        if (why)
+            *why = "key not looked up (no such signature, or too many signatures)";
+        return KEYFETCH_NOKEY;
+    }
+    if (why)
+        *why = p->why;
+    return p->status;
+}
+
+/* keyfetch_pair_count - see keyfetch.h */
+size_t keyfetch_pair_count(const struct keyfetch *kf)
+{
+    return kf->pair_count;
+}

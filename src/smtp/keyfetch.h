@@ -1,0 +1,76 @@
+/*
+ * keyfetch - the public keys a message's signatures need, fetched from DNS.
+ *
+ * Collects the distinct (d=, s=) pairs of the DKIM-Signature,
+ * ARC-Message-Signature and ARC-Seal fields of a header block (RFC 6376
+ * §3.5, RFC 8617 §4.1), looks up each "s._domainkey.d" TXT record through
+ * dnstxt (RFC 6376 §3.6.2), and parses the answers with dkim_pubkey_new.
+ * The outcome of each lookup follows RFC 6376 §6.1.2: a name with no record
+ * (NXDOMAIN, NODATA), a record that does not parse and a revoked key (empty
+ * p=) are permanent (KEYFETCH_NOKEY); a timeout or a server failure is
+ * temporary. With several TXT records the first one that parses is used
+ * (§3.6.2.2 lets the verifier choose).
+ *
+ * Used by coexd and `coexctl dkim verify --dns`; on the loop's thread.
+ *
+ * Does not: verify anything (dkim_verify and the ARC verifier do, with the
+ * keys from keyfetch_keys), or look up more than LIMIT_KEYFETCH_PAIRS pairs.
+ */
+#ifndef COEX_KEYFETCH_H
+#define COEX_KEYFETCH_H
+
+#include <stddef.h>
+
+#include "dkim.h"
+#include "dnstxt.h"
+
+#define LIMIT_KEYFETCH_PAIRS 16 /* distinct (d=, s=) pairs looked up per message */
+
+enum keyfetch_status {
+    KEYFETCH_OK,
+    KEYFETCH_NOKEY,   /* NXDOMAIN, NODATA, unparsable or revoked record: a permanent error */
+    KEYFETCH_TEMPFAIL /* timeout, SERVFAIL, network, a malformed DNS response: try later */
+};
+
+struct keyfetch;
+
+/* keyfetch_fn - every lookup is answered; kf is still the caller's to free */
+typedef void keyfetch_fn(void *arg, struct keyfetch *kf);
+
+/*
+ * keyfetch_start - look up the keys of the signatures in hdr[0..hdr_len)
+ * (the header block, borrowed during the call only) through r (borrowed:
+ * it must outlive kf). Fields whose d= or s= cannot be read are skipped
+ * (the verifier reports them); pairs compare case-insensitively. done(arg,
+ * kf) runs once, from the loop, never from inside this call: also for a
+ * header without signatures (on the next loop pass). NULL only when an
+ * event cannot be made. Caller owns the result (keyfetch_cancel before done,
+ * keyfetch_free after).
+ */
+struct keyfetch *keyfetch_start(struct dnstxt *r, const char *hdr, size_t hdr_len,
+                                keyfetch_fn *done, void *arg);
+/* keyfetch_cancel - before done ran: no callback, every lookup cancelled, all freed; NULL ok */
+void keyfetch_cancel(struct keyfetch *kf);
+/* keyfetch_free - after done ran (done does not free kf); NULL does nothing */
+void keyfetch_free(struct keyfetch *kf);
+
+/*
+ * keyfetch_keys - the keys found (one per pair with status KEYFETCH_OK),
+ * ready for dkim_verify; *count set. Owned by kf and immutable: another
+ * thread may read them until keyfetch_free.
+ */
+struct dkim_pubkey *const *keyfetch_keys(const struct keyfetch *kf, size_t *count);
+
+/*
+ * keyfetch_status - the outcome for domain and selector (ASCII
+ * case-insensitive); *why (may be NULL) gets a reason borrowed from kf,
+ * e.g. "no key for s._domainkey.d (NXDOMAIN)". A pair that was not looked up
+ * (not in the header, or past LIMIT_KEYFETCH_PAIRS) is KEYFETCH_NOKEY.
+ */
+enum keyfetch_status keyfetch_status(const struct keyfetch *kf, const char *domain,
+                                     const char *selector, const char **why);
+
+/* keyfetch_pair_count - the pairs collected from the header */
+size_t keyfetch_pair_count(const struct keyfetch *kf);
+
+#endif
