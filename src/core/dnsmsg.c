@@ -110,7 +110,7 @@ int dnsmsg_build_query(const char *name, uint16_t id, int edns, unsigned char *o
     memset(out, 0, need);
     dnsmsg_put16(out, id);
     dnsmsg_put16(out + 2, DNSMSG_FLAG_RD);
-    dnsmsg_put16(out + 4, 1);              /* QDCOUNT */
+    dnsmsg_put16(out + 4, 1);               /* QDCOUNT */
     dnsmsg_put16(out + 10, edns ? 1u : 0u); /* ARCOUNT */
     /* lower case: the response's question is compared case-insensitively anyway */
     memcpy(out + DNSMSG_HEADER_LEN, wire, wire_len);
@@ -298,7 +298,8 @@ enum dnsmsg_result dnsmsg_parse_txt(const unsigned char *pkt, size_t len, uint16
     if (dnsmsg_read_name(pkt, len, pos, qname, &qname_len, &pos) < 0 || pos + 4 > len)
         return dnsmsg_fail(a, DNSMSG_MISMATCH, "unreadable question");
     if (qname_len != want_len || memcmp(qname, want, want_len) != 0 ||
-        dnsmsg_get16(pkt + pos) != DNSMSG_TYPE_TXT || dnsmsg_get16(pkt + pos + 2) != DNSMSG_CLASS_IN)
+        dnsmsg_get16(pkt + pos) != DNSMSG_TYPE_TXT ||
+        dnsmsg_get16(pkt + pos + 2) != DNSMSG_CLASS_IN)
         return dnsmsg_fail(a, DNSMSG_MISMATCH, "another question");
     pos += 4;
 

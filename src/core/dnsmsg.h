@@ -25,15 +25,15 @@
 
 #include "buf.h"
 
-#define DNSMSG_NAME_MAX 253        /* presentation form, without the final dot */
-#define DNSMSG_WIRE_NAME_MAX 255   /* RFC 1035 §3.1: the wire form, root label included */
-#define DNSMSG_LABEL_MAX 63        /* RFC 1035 §2.3.4 */
-#define DNSMSG_UDP_PAYLOAD 1232    /* EDNS0 UDP payload size we advertise */
-#define DNSMSG_QUERY_MAX 300       /* header + question (name <= 255) + OPT RR */
-#define DNSMSG_PACKET_MAX 65535    /* the largest message (TCP length prefix) */
-#define DNSMSG_CNAME_MAX 8         /* CNAMEs followed inside one answer */
-#define DNSMSG_POINTERS_MAX 32     /* compression pointers in one name */
-#define DNSMSG_TXT_MAX 16          /* TXT RRs kept from one answer; more are ignored */
+#define DNSMSG_NAME_MAX 253      /* presentation form, without the final dot */
+#define DNSMSG_WIRE_NAME_MAX 255 /* RFC 1035 §3.1: the wire form, root label included */
+#define DNSMSG_LABEL_MAX 63      /* RFC 1035 §2.3.4 */
+#define DNSMSG_UDP_PAYLOAD 1232  /* EDNS0 UDP payload size we advertise */
+#define DNSMSG_QUERY_MAX 300     /* header + question (name <= 255) + OPT RR */
+#define DNSMSG_PACKET_MAX 65535  /* the largest message (TCP length prefix) */
+#define DNSMSG_CNAME_MAX 8       /* CNAMEs followed inside one answer */
+#define DNSMSG_POINTERS_MAX 32   /* compression pointers in one name */
+#define DNSMSG_TXT_MAX 16        /* TXT RRs kept from one answer; more are ignored */
 #define DNSMSG_TEXT_LIMIT ((size_t)DNSMSG_PACKET_MAX + DNSMSG_TXT_MAX) /* joined text + NULs */
 
 #define DNSMSG_TYPE_CNAME 5
@@ -67,15 +67,15 @@ enum dnsmsg_result {
 /* the parsed response; dnsmsg_answer_init before use, dnsmsg_answer_cleanup after */
 struct dnsmsg_answer {
     enum dnsmsg_result result;
-    int rcode;              /* the header RCODE (when the question matched) */
-    uint32_t ttl;           /* ANSWER: the smallest TTL of the CNAMEs and TXT RRs used */
-    int have_neg_ttl;       /* NXDOMAIN/NODATA: an SOA was in the authority section */
-    uint32_t neg_ttl;       /* then: min(SOA TTL, SOA MINIMUM) (RFC 2308 §5) */
-    size_t count;           /* TXT RRs kept, at most DNSMSG_TXT_MAX */
+    int rcode;                   /* the header RCODE (when the question matched) */
+    uint32_t ttl;                /* ANSWER: the smallest TTL of the CNAMEs and TXT RRs used */
+    int have_neg_ttl;            /* NXDOMAIN/NODATA: an SOA was in the authority section */
+    uint32_t neg_ttl;            /* then: min(SOA TTL, SOA MINIMUM) (RFC 2308 §5) */
+    size_t count;                /* TXT RRs kept, at most DNSMSG_TXT_MAX */
     size_t offs[DNSMSG_TXT_MAX]; /* each RR's joined strings start at text.data + offs[i] */
     size_t lens[DNSMSG_TXT_MAX]; /* ... and are lens[i] bytes long (NUL-terminated too) */
-    struct buf text;        /* owned */
-    char why[96];           /* MALFORMED, MISMATCH: a short reason */
+    struct buf text;             /* owned */
+    char why[96];                /* MALFORMED, MISMATCH: a short reason */
 };
 
 /*

@@ -53,7 +53,7 @@ struct dnstxt_result {
 };
 
 struct dnstxt_entry {
-    struct dnstxt_entry *hnext;        /* hash chain */
+    struct dnstxt_entry *hnext;         /* hash chain */
     struct dnstxt_entry *older, *newer; /* insertion order: the oldest goes first */
     char *name;                         /* lower case, no final dot */
     unsigned long long hash;
@@ -63,9 +63,9 @@ struct dnstxt_entry {
 
 struct dnstxt_query {
     struct dnstxt *r;
-    struct dnstxt_xfer *xfer;          /* waiting for it; NULL once res is set */
-    struct dnstxt_query *prev, *next;  /* in xfer->waiters, or in r->ready */
-    struct event *ev;                  /* delivers res */
+    struct dnstxt_xfer *xfer;         /* waiting for it; NULL once res is set */
+    struct dnstxt_query *prev, *next; /* in xfer->waiters, or in r->ready */
+    struct event *ev;                 /* delivers res */
     struct dnstxt_result *res;
     dnstxt_fn *done;
     void *arg;
@@ -191,7 +191,8 @@ static struct dnstxt_entry *dnstxt_cache_get(struct dnstxt *r, const char *name)
 }
 
 /* dnstxt_cache_put - keep res for ttl seconds (takes a reference) */
-static void dnstxt_cache_put(struct dnstxt *r, const char *name, struct dnstxt_result *res, long ttl)
+static void dnstxt_cache_put(struct dnstxt *r, const char *name, struct dnstxt_result *res,
+                             long ttl)
 {
     long long now = dnstxt_now_ms();
     struct dnstxt_entry *old = dnstxt_cache_get(r, name);
@@ -456,8 +457,8 @@ static int dnstxt_new_query(struct dnstxt_xfer *x, const char **why)
         return -1;
     }
     x->id = (uint16_t)(rnd[0] << 8 | rnd[1]);
-    if (dnsmsg_build_query(x->name, x->id, x->edns, x->query + DNSTXT_TCP_PREFIX,
-                           DNSMSG_QUERY_MAX, &x->query_len) < 0) {
+    if (dnsmsg_build_query(x->name, x->id, x->edns, x->query + DNSTXT_TCP_PREFIX, DNSMSG_QUERY_MAX,
+                           &x->query_len) < 0) {
         *why = "cannot build the query";
         return -1;
     }

@@ -31,7 +31,7 @@ struct event_base;
 #define DNSTXT_DEFAULT_CACHE_MAX 4096  /* cached names */
 #define DNSTXT_DEFAULT_MIN_TTL 60      /* seconds */
 #define DNSTXT_DEFAULT_MAX_TTL 86400
-#define DNSTXT_DEFAULT_NEG_TTL 300     /* NXDOMAIN/NODATA; lowered by the SOA (RFC 2308 §5) */
+#define DNSTXT_DEFAULT_NEG_TTL 300 /* NXDOMAIN/NODATA; lowered by the SOA (RFC 2308 §5) */
 #define DNSTXT_PORT 53
 #define DNSTXT_RESOLV_CONF "/etc/resolv.conf"
 
@@ -42,12 +42,12 @@ struct dnstxt_opts {
      * dnstxt_new only); NULL: the first nameserver line of resolv_conf
      */
     const char *server;
-    int timeout_ms;     /* per attempt */
-    int attempts;       /* UDP attempts */
-    size_t cache_max;   /* names kept; the oldest entry goes when it is full */
-    int min_ttl;        /* a positive answer is kept max(min_ttl, min(TTL, max_ttl)) s */
+    int timeout_ms;   /* per attempt */
+    int attempts;     /* UDP attempts */
+    size_t cache_max; /* names kept; the oldest entry goes when it is full */
+    int min_ttl;      /* a positive answer is kept max(min_ttl, min(TTL, max_ttl)) s */
     int max_ttl;
-    int neg_ttl;        /* NXDOMAIN and NODATA: kept min(neg_ttl, SOA TTL) s (0 with an SOA of 0) */
+    int neg_ttl; /* NXDOMAIN and NODATA: kept min(neg_ttl, SOA TTL) s (0 with an SOA of 0) */
     const char *resolv_conf; /* NULL: DNSTXT_RESOLV_CONF (borrowed for dnstxt_new only) */
 };
 
@@ -65,8 +65,8 @@ enum dnstxt_status {
  * why (a short reason, never NULL) are borrowed for the call only. The
  * query is finished when the callback runs: do not cancel it.
  */
-typedef void dnstxt_fn(void *arg, enum dnstxt_status st, const char *const *txt,
-                       const size_t *lens, size_t count, const char *why);
+typedef void dnstxt_fn(void *arg, enum dnstxt_status st, const char *const *txt, const size_t *lens,
+                       size_t count, const char *why);
 
 struct dnstxt;
 struct dnstxt_query;
@@ -109,8 +109,8 @@ struct dnstxt_stats {
     unsigned long queries_sent; /* UDP and TCP queries put on the wire */
     unsigned long tcp_queries;  /* of which over TCP */
     unsigned long cache_hits;
-    unsigned long ignored;      /* datagrams that were not the reply (RFC 5452) */
-    size_t cached;              /* names in the cache now */
+    unsigned long ignored; /* datagrams that were not the reply (RFC 5452) */
+    size_t cached;         /* names in the cache now */
 };
 /* dnstxt_get_stats - fill *st */
 void dnstxt_get_stats(const struct dnstxt *r, struct dnstxt_stats *st);

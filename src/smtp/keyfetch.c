@@ -134,8 +134,8 @@ static void keyfetch_use_records(struct keyfetch_pair *p, const char *const *txt
     }
     p->status = KEYFETCH_NOKEY;
     if (revoked)
-        snprintf(p->why, sizeof(p->why), "key revoked (empty p=) at %s._domainkey.%s",
-                 p->selector, p->domain);
+        snprintf(p->why, sizeof(p->why), "key revoked (empty p=) at %s._domainkey.%s", p->selector,
+                 p->domain);
     else
         snprintf(p->why, sizeof(p->why), "no usable key at %s._domainkey.%s: %s", p->selector,
                  p->domain, err);
@@ -154,14 +154,14 @@ static void keyfetch_answered(void *arg, enum dnstxt_status st, const char *cons
         break;
     case DNSTXT_NOTFOUND:
         p->status = KEYFETCH_NOKEY;
-        snprintf(p->why, sizeof(p->why), "no key for %s._domainkey.%s: %s", p->selector,
-                 p->domain, why);
+        snprintf(p->why, sizeof(p->why), "no key for %s._domainkey.%s: %s", p->selector, p->domain,
+                 why);
         break;
     case DNSTXT_TEMPFAIL:
     case DNSTXT_BADANSWER:
         p->status = KEYFETCH_TEMPFAIL;
-        snprintf(p->why, sizeof(p->why), "key lookup for %s._domainkey.%s failed: %s",
-                 p->selector, p->domain, why);
+        snprintf(p->why, sizeof(p->why), "key lookup for %s._domainkey.%s failed: %s", p->selector,
+                 p->domain, why);
         break;
     }
     if (--kf->pending == 0)
