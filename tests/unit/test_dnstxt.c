@@ -8,7 +8,10 @@
  * TCP retry on TC, replies with a wrong ID being ignored, cancel, freeing
  * with lookups pending and from inside a callback, a bounded cache, TTL
  * expiry, and that no callback ever runs from inside dnstxt_lookup.
- * Also: server strings and resolv.conf.
+ * Also: server strings and resolv.conf; and keyfetch over the same peer
+ * (distinct pairs of DKIM-Signature/ARC fields, OK / NOKEY / TEMPFAIL,
+ * revoked and unusable records, a header without signatures, cancel, the
+ * pair limit).
  */
 #include <errno.h>
 #include <setjmp.h>
@@ -29,6 +32,7 @@
 #include <event2/event.h>
 
 #include "dnstxt.h"
+#include "keyfetch.h"
 
 #define NAME_OK "sel._domainkey.example.com"
 #define NAME_TWO "two._domainkey.example.com"
@@ -39,6 +43,8 @@
 #define NAME_TC "tc._domainkey.example.com"
 #define NAME_BADID "badid._domainkey.example.com"
 #define NAME_SHORT "short._domainkey.example.com"
+#define NAME_RFC8463 "brisbane._domainkey.football.example.com"
+#define NAME_REVOKED "revoked._domainkey.example.com"
 #define MAX_CONNS 4
 
 enum mode { M_TXT, M_NX, M_NODATA, M_SERVFAIL, M_DROP, M_TC, M_BADID };
@@ -60,6 +66,10 @@ static const struct record records[] = {
     {NAME_TC, M_TC, 300, "over tcp"},
     {NAME_BADID, M_BADID, 300, "right id"},
     {NAME_SHORT, M_TXT, 1, "one second"},
+    /* RFC 8463 Appendix A's key */
+    {NAME_RFC8463, M_TXT, 300,
+     "v=DKIM1; k=ed25519; p=11qYAYKxCrfVS/7TyWQHOg7hcvPapiMlrwIaaPcHURo="},
+    {NAME_REVOKED, M_TXT, 300, "v=DKIM1; k=rsa; p="},
 };
 
 /* the in-process DNS server */
@@ -657,6 +667,126 @@ static void test_servers(void **state)
     event_base_free(base);
 }
 
+/* --- keyfetch ----------------------------------------------------------------------------- */
+
+static int kf_done_calls;
+
+static void kf_done(void *arg, struct keyfetch *kf)
+{
+    assert_false(in_lookup);
+    kf_done_calls++;
+    *(struct keyfetch **)arg = kf;
+}
+
+static struct keyfetch *kf_start(struct fixture *f, const char *hdr, struct keyfetch **out)
+{
+    kf_done_calls = 0;
+    *out = NULL;
+    in_lookup = 1;
+    struct keyfetch *kf = keyfetch_start(f->r, hdr, strlen(hdr), kf_done, out);
+    in_lookup = 0;
+    assert_non_null(kf);
+    assert_int_equal(kf_done_calls, 0);
+    return kf;
+}
+
+static void kf_run(struct fixture *f)
+{
+    for (int i = 0; i < 400 && kf_done_calls == 0; i++)
+        event_base_loop(f->base, EVLOOP_ONCE);
+    assert_int_equal(kf_done_calls, 1);
+}
+
+static void test_keyfetch(void **state)
+{
+    struct fixture *f = *state;
+    struct keyfetch *done_kf;
+    static const char hdr[] =
+        "DKIM-Signature: v=1; a=ed25519-sha256; d=football.example.com;\r\n"
+        " s=brisbane; h=from; bh=x; b=y\r\n"
+        "ARC-Seal: i=1; a=ed25519-sha256; cv=none; d=Football.Example.COM; s=Brisbane; b=z\r\n"
+        "ARC-Message-Signature: i=1; d=example.com; s=missing; h=from; bh=x; b=y\r\n"
+        "DKIM-Signature: d=example.com; s=servfail; b=1\r\n"
+        "DKIM-Signature: d=example.com; s=revoked; b=1\r\n"
+        "DKIM-Signature: d=example.com; s=sel; b=1\r\n"
+        "DKIM-Signature: d=example.com; s=nodata; d=twice.example; b=1\r\n"
+        "DKIM-Signature: s=no-domain; b=1\r\n"
+        "DKIM-Signature: d=bad name.example; s=x; b=1\r\n"
+        "From: a@football.example.com\r\n"
+        "Subject: keys\r\n";
+    struct keyfetch *kf = kf_start(f, hdr, &done_kf);
+    kf_run(f);
+    assert_ptr_equal(done_kf, kf);
+    assert_int_equal(keyfetch_pair_count(kf), 5);
+    size_t count;
+    struct dkim_pubkey *const *keys = keyfetch_keys(kf, &count);
+    assert_int_equal(count, 1);
+    assert_non_null(keys[0]);
+    const char *why;
+    assert_int_equal(keyfetch_status(kf, "FOOTBALL.example.com", "brisbane", &why), KEYFETCH_OK);
+    assert_int_equal(keyfetch_status(kf, "example.com", "missing", &why), KEYFETCH_NOKEY);
+    assert_non_null(strstr(why, "no key for missing._domainkey.example.com"));
+    assert_int_equal(keyfetch_status(kf, "example.com", "servfail", &why), KEYFETCH_TEMPFAIL);
+    assert_non_null(strstr(why, "SERVFAIL"));
+    assert_int_equal(keyfetch_status(kf, "example.com", "revoked", &why), KEYFETCH_NOKEY);
+    assert_non_null(strstr(why, "revoked"));
+    assert_int_equal(keyfetch_status(kf, "example.com", "sel", &why), KEYFETCH_NOKEY);
+    assert_non_null(strstr(why, "no usable key"));
+    assert_int_equal(keyfetch_status(kf, "example.com", "nodata", NULL), KEYFETCH_NOKEY);
+    assert_int_equal(peer_count(f, NAME_NODATA), 0);  /* that field was skipped */
+    assert_int_equal(peer_count(f, NAME_RFC8463), 1); /* one query for the two fields */
+    keyfetch_free(kf);
+}
+
+static void test_keyfetch_no_signature(void **state)
+{
+    struct fixture *f = *state;
+    struct keyfetch *done_kf;
+    struct keyfetch *kf = kf_start(f, "From: a@b.example\r\nSubject: x\r\n", &done_kf);
+    kf_run(f);
+    assert_int_equal(keyfetch_pair_count(kf), 0);
+    size_t count;
+    keyfetch_keys(kf, &count);
+    assert_int_equal(count, 0);
+    keyfetch_free(kf);
+    keyfetch_free(NULL);
+}
+
+static void test_keyfetch_cancel(void **state)
+{
+    struct fixture *f = *state;
+    struct keyfetch *done_kf;
+    struct keyfetch *kf = kf_start(
+        f, "DKIM-Signature: d=example.com; s=drop; b=1\r\nDKIM-Signature: d=example.com; s=sel\r\n",
+        &done_kf);
+    keyfetch_cancel(kf);
+    kf = kf_start(f, "Subject: none\r\n", &done_kf); /* cancelled before its event ran */
+    keyfetch_cancel(kf);
+    spin(f, 100);
+    assert_int_equal(kf_done_calls, 0);
+    keyfetch_cancel(NULL);
+}
+
+static void test_keyfetch_limit(void **state)
+{
+    struct fixture *f = *state;
+    struct keyfetch *done_kf;
+    char hdr[4096];
+    size_t w = 0;
+    for (int i = 0; i < LIMIT_KEYFETCH_PAIRS + 4; i++)
+        w += (size_t)snprintf(hdr + w, sizeof(hdr) - w, "DKIM-Signature: d=example.com; s=s%d\r\n",
+                              i);
+    struct keyfetch *kf = kf_start(f, hdr, &done_kf);
+    kf_run(f);
+    assert_int_equal(keyfetch_pair_count(kf), LIMIT_KEYFETCH_PAIRS);
+    const char *why;
+    assert_int_equal(keyfetch_status(kf, "example.com", "s0", &why), KEYFETCH_NOKEY);
+    assert_int_equal(keyfetch_status(kf, "example.com", "s19", &why), KEYFETCH_NOKEY);
+    assert_non_null(strstr(why, "not looked up"));
+    assert_int_equal(f->peer.udp_queries, LIMIT_KEYFETCH_PAIRS);
+    keyfetch_free(kf);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -673,6 +803,10 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_free_from_callback, setup, teardown),
         cmocka_unit_test_setup_teardown(test_cache_bounded, setup, teardown),
         cmocka_unit_test_setup_teardown(test_ttl_expiry, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_keyfetch, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_keyfetch_no_signature, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_keyfetch_cancel, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_keyfetch_limit, setup, teardown),
         cmocka_unit_test(test_servers),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
