@@ -532,7 +532,7 @@ static int parse_verify_args(int argc, char **argv, struct verify_args *a)
             a->resolver = argv[++i];
         } else if (strcmp(argv[i], "--dns-timeout") == 0 && val) {
             rc = parse_ll(argv[++i], &a->dns_timeout) < 0 || a->dns_timeout == 0 ||
-                         a->dns_timeout > 60000
+                         a->dns_timeout > DNSTXT_TIMEOUT_MAX_MS
                      ? -2
                      : 0;
         } else if (a->path == NULL && (argv[i][0] != '-' || strcmp(argv[i], "-") == 0)) {

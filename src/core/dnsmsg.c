@@ -17,7 +17,10 @@
 #include <string.h>
 
 #define DNSMSG_HEADER_LEN 12
-#define DNSMSG_RR_FIXED 10 /* type, class, TTL, RDLENGTH after the owner name */
+#define DNSMSG_RR_FIXED 10      /* type, class, TTL, RDLENGTH after the owner name */
+#define DNSMSG_QUESTION_FIXED 4 /* QTYPE, QCLASS after the name */
+#define DNSMSG_OPT_LEN 11       /* root owner, type, class, TTL, RDLENGTH 0 */
+#define DNSMSG_SOA_FIXED 20     /* SERIAL, REFRESH, RETRY, EXPIRE, MINIMUM */
 #define DNSMSG_FLAG_QR 0x8000u
 #define DNSMSG_FLAG_TC 0x0200u
 #define DNSMSG_FLAG_RD 0x0100u
@@ -104,7 +107,8 @@ int dnsmsg_build_query(const char *name, uint16_t id, int edns, unsigned char *o
     if (dnsmsg_name_check(name) < 0)
         return -1;
     size_t wire_len = dnsmsg_name_wire(name, wire);
-    size_t need = DNSMSG_HEADER_LEN + wire_len + 4 + (edns ? 11 : 0);
+    size_t need =
+        DNSMSG_HEADER_LEN + wire_len + DNSMSG_QUESTION_FIXED + (edns ? DNSMSG_OPT_LEN : 0);
     if (need > max)
         return -1;
     memset(out, 0, need);
@@ -117,12 +121,12 @@ int dnsmsg_build_query(const char *name, uint16_t id, int edns, unsigned char *o
     size_t p = DNSMSG_HEADER_LEN + wire_len;
     dnsmsg_put16(out + p, DNSMSG_TYPE_TXT);
     dnsmsg_put16(out + p + 2, DNSMSG_CLASS_IN);
-    p += 4;
+    p += DNSMSG_QUESTION_FIXED;
     if (edns) { /* RFC 6891 §6.1.2: root owner, type OPT, CLASS = payload size, TTL 0, RDLEN 0 */
         out[p] = 0;
         dnsmsg_put16(out + p + 1, DNSMSG_TYPE_OPT);
         dnsmsg_put16(out + p + 3, DNSMSG_UDP_PAYLOAD);
-        p += 11;
+        p += DNSMSG_OPT_LEN;
     }
     *len = p;
     return 0;
@@ -250,9 +254,9 @@ static int dnsmsg_soa_ttl(const unsigned char *pkt, const struct dnsmsg_rr *rr, 
     for (int i = 0; i < 2; i++) /* MNAME, RNAME */
         if (dnsmsg_read_name(pkt, end, p, name, &name_len, &p) < 0)
             return -1;
-    if (p + 20 != end)
+    if (p + DNSMSG_SOA_FIXED != end)
         return -1;
-    uint32_t minimum = dnsmsg_get32(pkt + p + 16);
+    uint32_t minimum = dnsmsg_get32(pkt + p + DNSMSG_SOA_FIXED - 4);
     if (minimum > DNSMSG_TTL_MAX)
         minimum = 0;
     *ttl = rr->ttl < minimum ? rr->ttl : minimum;
@@ -295,13 +299,14 @@ enum dnsmsg_result dnsmsg_parse_txt(const unsigned char *pkt, size_t len, uint16
     if (qdcount != 1)
         return dnsmsg_fail(a, DNSMSG_MISMATCH, "not one question");
     pos = DNSMSG_HEADER_LEN;
-    if (dnsmsg_read_name(pkt, len, pos, qname, &qname_len, &pos) < 0 || pos + 4 > len)
+    if (dnsmsg_read_name(pkt, len, pos, qname, &qname_len, &pos) < 0 ||
+        pos + DNSMSG_QUESTION_FIXED > len)
         return dnsmsg_fail(a, DNSMSG_MISMATCH, "unreadable question");
     if (qname_len != want_len || memcmp(qname, want, want_len) != 0 ||
         dnsmsg_get16(pkt + pos) != DNSMSG_TYPE_TXT ||
         dnsmsg_get16(pkt + pos + 2) != DNSMSG_CLASS_IN)
         return dnsmsg_fail(a, DNSMSG_MISMATCH, "another question");
-    pos += 4;
+    pos += DNSMSG_QUESTION_FIXED;
 
     /* ours: what does it say? */
     if (flags & DNSMSG_FLAG_TC)

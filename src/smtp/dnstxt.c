@@ -36,10 +36,10 @@
 #include "dnsmsg.h"
 
 #define DNSTXT_CACHE_BUCKETS_MAX ((size_t)1 << 20)
-#define DNSTXT_TIMEOUT_MAX_MS 60000
 #define DNSTXT_ATTEMPTS_MAX 10
 #define DNSTXT_WHY_SIZE 160
 #define DNSTXT_TCP_PREFIX 2
+#define DNSTXT_RESOLV_LINE 512 /* longer resolv.conf lines are read in pieces */
 
 /* a finished lookup: immutable, shared by the cache and the queries it answers */
 struct dnstxt_result {
@@ -636,7 +636,7 @@ static int dnstxt_parse_server(const char *s, struct sockaddr_storage *ss, sockl
  */
 static int dnstxt_resolv_conf(const char *path, char *server, size_t size)
 {
-    char line[512];
+    char line[DNSTXT_RESOLV_LINE];
     FILE *fp = fopen(path, "r");
     if (fp == NULL)
         return -1;

@@ -31,7 +31,8 @@ struct event_base;
 #define DNSTXT_DEFAULT_CACHE_MAX 4096  /* cached names */
 #define DNSTXT_DEFAULT_MIN_TTL 60      /* seconds */
 #define DNSTXT_DEFAULT_MAX_TTL 86400
-#define DNSTXT_DEFAULT_NEG_TTL 300 /* NXDOMAIN/NODATA; lowered by the SOA (RFC 2308 §5) */
+#define DNSTXT_DEFAULT_NEG_TTL 300  /* NXDOMAIN/NODATA; lowered by the SOA (RFC 2308 §5) */
+#define DNSTXT_TIMEOUT_MAX_MS 60000 /* a longer timeout_ms is cut to this */
 #define DNSTXT_PORT 53
 #define DNSTXT_RESOLV_CONF "/etc/resolv.conf"
 
@@ -77,7 +78,7 @@ struct dnstxt_query;
  * server cannot be read or resolv.conf names none. Caller owns the result.
  */
 struct dnstxt *dnstxt_new(struct event_base *base, const struct dnstxt_opts *o, char *err,
-                          size_t errlen);
+                          size_t errlen) WUR;
 /*
  * dnstxt_free - close every socket and free everything; lookups still
  * pending are dropped (their callbacks are not run). NULL does nothing.
@@ -93,7 +94,8 @@ void dnstxt_free(struct dnstxt *r);
  * DNSTXT_BADANSWER the same way. NULL only when an event cannot be made.
  * The query handle belongs to the resolver; it is valid until done runs.
  */
-struct dnstxt_query *dnstxt_lookup(struct dnstxt *r, const char *name, dnstxt_fn *done, void *arg);
+struct dnstxt_query *dnstxt_lookup(struct dnstxt *r, const char *name, dnstxt_fn *done,
+                                   void *arg) WUR;
 /*
  * dnstxt_cancel - forget a query whose callback has not run: it never will.
  * The network query goes on while other lookups wait for the same name.

@@ -23,6 +23,7 @@
 #include "dnsmsg.h"
 #include "hdr.h"
 
+#define KEYFETCH_ERR_SIZE 256
 #define KEYFETCH_WHY_SIZE 1024 /* two names of LIMIT_DKIM_NAME and a reason fit */
 
 /* one (d=, s=) pair and its lookup */
@@ -112,7 +113,7 @@ static void keyfetch_use_records(struct keyfetch_pair *p, const char *const *txt
                                  const size_t *lens, size_t count)
 {
     struct keyfetch *kf = p->kf;
-    char err[256] = "no record";
+    char err[KEYFETCH_ERR_SIZE] = "no record";
     int revoked = 0;
     for (size_t i = 0; i < count; i++) {
         const char *val;

@@ -48,7 +48,7 @@ typedef void keyfetch_fn(void *arg, struct keyfetch *kf);
  * keyfetch_free after).
  */
 struct keyfetch *keyfetch_start(struct dnstxt *r, const char *hdr, size_t hdr_len,
-                                keyfetch_fn *done, void *arg);
+                                keyfetch_fn *done, void *arg) WUR;
 /* keyfetch_cancel - before done ran: no callback, every lookup cancelled, all freed; NULL ok */
 void keyfetch_cancel(struct keyfetch *kf);
 /* keyfetch_free - after done ran (done does not free kf); NULL does nothing */

@@ -584,8 +584,9 @@ static void test_free_from_callback(void **state)
         event_base_loop(f->base, EVLOOP_ONCE);
     free_target = &f->r;
     in_lookup = 1;
-    dnstxt_lookup(f->r, NAME_OK, got_and_free, &b); /* both cached: both ready */
-    dnstxt_lookup(f->r, NAME_TWO, got_and_free, &c);
+    struct dnstxt_query *qb = dnstxt_lookup(f->r, NAME_OK, got_and_free, &b); /* both cached */
+    struct dnstxt_query *qc = dnstxt_lookup(f->r, NAME_TWO, got_and_free, &c);
+    assert_true(qb && qc);
     in_lookup = 0;
     spin(f, 50);
     assert_int_equal(b.calls + c.calls, 1); /* the second never comes */
