@@ -25,8 +25,8 @@
 
 #define LIMIT_ARC_MESSAGE ((size_t)64 << 20)
 #define LIMIT_ARC_KEY_FILE ((size_t)64 << 10)
-#define LIMIT_ARC_PUBKEYS 16         /* --pub options */
-#define LIMIT_ARC_DKIM_RESULTS 16    /* DKIM-Signature fields reported in the default results */
+#define LIMIT_ARC_PUBKEYS 16      /* --pub options */
+#define LIMIT_ARC_DKIM_RESULTS 16 /* DKIM-Signature fields reported in the default results */
 
 static const char arc_usage_text[] =
     "usage: coexctl arc COMMAND ...\n"
@@ -139,8 +139,8 @@ static int arc_load_pub(struct arc_args *a, char *spec)
     buf_init(&text, LIMIT_ARC_KEY_FILE);
     if (arc_read_file(file, &text, 0) == 0) {
         arc_zone_text(&text);
-        a->pubs[a->npubs] =
-            dkim_pubkey_new(domain, selector, text.data ? text.data : "", text.len, err, sizeof(err));
+        a->pubs[a->npubs] = dkim_pubkey_new(domain, selector, text.data ? text.data : "", text.len,
+                                            err, sizeof(err));
         if (a->pubs[a->npubs] == NULL)
             fprintf(stderr, "coexctl: arc: %s: %s\n", file, err);
         else
@@ -219,9 +219,8 @@ static void arc_args_cleanup(struct arc_args *a)
 /* arc_print_chain - "arc=pass i=2 (reason)" */
 static void arc_print_chain(FILE *fp, const struct arc_chain *c)
 {
-    fprintf(fp, "arc=%s i=%d%s%s%s%s\n", arc_cv_name(c->cv), c->instance,
-            c->reason[0] ? " (" : "", c->reason, c->reason[0] ? ")" : "",
-            c->sealable ? "" : " not sealable");
+    fprintf(fp, "arc=%s i=%d%s%s%s%s\n", arc_cv_name(c->cv), c->instance, c->reason[0] ? " (" : "",
+            c->reason, c->reason[0] ? ")" : "", c->sealable ? "" : " not sealable");
 }
 
 /* cmd_verify - validate the chain of FILE */

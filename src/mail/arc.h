@@ -34,21 +34,23 @@
 #include "buf.h"
 #include "dkim.h"
 
-#define LIMIT_ARC_SETS 50        /* RFC 8617 §4.2.1: i= is 1..50 */
-#define LIMIT_ARC_FIELD 16384    /* one ARC field, folded (an AAR can be long) */
-#define LIMIT_ARC_REASON 160     /* struct arc_chain reason */
-#define LIMIT_ARC_RESULTS 8192   /* the resinfo text of an AAR */
+#define LIMIT_ARC_SETS 50      /* RFC 8617 §4.2.1: i= is 1..50 */
+#define LIMIT_ARC_FIELD 16384  /* one ARC field, folded (an AAR can be long) */
+#define LIMIT_ARC_REASON 160   /* struct arc_chain reason */
+#define LIMIT_ARC_RESULTS 8192 /* the resinfo text of an AAR */
 
 /* RFC 8617 §4.1.3 cv=, and the result of a validation (§5.2) */
 enum arc_cv { ARC_CV_NONE, ARC_CV_PASS, ARC_CV_FAIL };
 
 /* the validation of the chain that arrived, RFC 8617 §5.2 */
 struct arc_chain {
-    enum arc_cv cv;                        /* none: no ARC fields at all */
-    int instance;                          /* highest i= present (0 when none); the new set is instance+1 */
-    int sealable;                          /* 0: do not add a set (the newest seal says cv=fail, or i would pass 50) */
-    char reason[LIMIT_ARC_REASON];         /* why fail (or "" / a short note), for logs and the AAR comment */
-    char last_domain[LIMIT_DKIM_NAME + 1]; /* d= of the newest ARC-Seal when it is a domain name; may be empty */
+    enum arc_cv cv; /* none: no ARC fields at all */
+    int instance;   /* highest i= present (0 when none); the new set is instance+1 */
+    int sealable;   /* 0: do not add a set (the newest seal says cv=fail, or i would pass 50) */
+    char reason[LIMIT_ARC_REASON]; /* why fail (or "" / a short note), for logs and the AAR comment
+                                    */
+    char last_domain[LIMIT_DKIM_NAME +
+                     1]; /* d= of the newest ARC-Seal when it is a domain name; may be empty */
 };
 
 /*
@@ -90,12 +92,15 @@ void arc_sealer_free(struct arc_sealer *s);
  * including the earlier ARC sets and coex's fresh DKIM-Signature fields.
  * body_hash: the relaxed body hash of the body. chain: the validation of
  * the chain in hdr (arc_chain_validate); the new seal's cv= is chain->cv,
- * and a cv=fail seal covers only its own set (§5.1.2). authserv_id: the
+ * and a cv=fail seal covers only its own set (§5.1.2; with instance 0, ARC
+ * fields without a readable i= arrived, it is i=1 cv=fail). authserv_id: the
  * AAR's authserv-id (a token: no white space, ";", "(", ")", quotes or
  * controls). results: the resinfo text after "authserv-id;" (one line, no
  * CR or LF; see arc_results_text). now: t=. -1 with err when the chain is
- * not sealable, an argument is malformed, or signing fails; out is then
- * left as it was.
+ * not sealable, an argument is malformed (hdr starting with white space
+ * included: it would continue the AAR), a limit is reached (more than
+ * LIMIT_DKIM_SIGN_HEADERS names to sign, a field past LIMIT_ARC_FIELD) or
+ * signing fails; out is then left as it was.
  */
 int arc_seal(struct arc_sealer *s, const char *hdr, size_t len,
              const struct dkim_body_hash *body_hash, const struct arc_chain *chain,

@@ -26,7 +26,7 @@ struct arc_sets {
     int any;                                /* at least one ARC field */
     int max_instance;                       /* highest i= read (may pass LIMIT_ARC_SETS) */
     struct arc_set set[LIMIT_ARC_SETS + 1]; /* [1..LIMIT_ARC_SETS] */
-    char problem[LIMIT_ARC_REASON];         /* the first structural problem (§5.2 step 1, 3); "" none */
+    char problem[LIMIT_ARC_REASON]; /* the first structural problem (§5.2 step 1, 3); "" none */
 };
 
 /*

@@ -144,7 +144,8 @@ void arc_sets_collect(const char *hdr, size_t len, struct arc_sets *sets)
             continue;
         }
         if (instance > sets->max_instance)
-            sets->max_instance = instance > ARC_INSTANCE_READ_MAX ? ARC_INSTANCE_READ_MAX : instance;
+            sets->max_instance =
+                instance > ARC_INSTANCE_READ_MAX ? ARC_INSTANCE_READ_MAX : instance;
         if (instance == 0 || instance > LIMIT_ARC_SETS) {
             arc_problem(sets, "%s with i=%d, outside 1..50 (RFC 8617 §4.2.1)", arc_names[kind],
                         instance);

@@ -188,7 +188,8 @@ static int arc_hlist_build(struct arc_sealer *s, const char *hdr, size_t len)
             continue;
         int seen = 0;
         for (size_t i = 0; i < h->count && !seen; i++)
-            seen = h->lens[i] == f.name_len && util_strncaseeq(h->names[i], hdr + f.off, f.name_len);
+            seen =
+                h->lens[i] == f.name_len && util_strncaseeq(h->names[i], hdr + f.off, f.name_len);
         if (seen)
             continue;
         size_t times = 0;
@@ -401,9 +402,10 @@ int arc_seal(struct arc_sealer *s, const char *hdr, size_t len,
                   chain->reason[0] ? chain->reason : "RFC 8617 §5.1");
         return -1;
     }
-    if ((chain->instance == 0) != (chain->cv == ARC_CV_NONE)) {
-        dkim_errf(err, errlen, "cv=%s does not go with %d earlier ARC sets",
-                  arc_cv_name(chain->cv), chain->instance);
+    /* cv=fail may come with instance 0: ARC fields arrived, none with a readable i= */
+    if ((chain->cv == ARC_CV_NONE) != (chain->instance == 0 && chain->cv != ARC_CV_FAIL)) {
+        dkim_errf(err, errlen, "cv=%s does not go with %d earlier ARC sets", arc_cv_name(chain->cv),
+                  chain->instance);
         return -1;
     }
     if (body_hash->canon != DKIM_CANON_RELAXED) {
@@ -418,6 +420,11 @@ int arc_seal(struct arc_sealer *s, const char *hdr, size_t len,
         results = "";
     if (!arc_text_ok(results)) {
         dkim_errf(err, errlen, "results: one line of text, at most %d bytes", LIMIT_ARC_RESULTS);
+        return -1;
+    }
+    if (len > 0 && (hdr[0] == ' ' || hdr[0] == '\t')) {
+        /* it would continue our AAR once the set is on top */
+        dkim_errf(err, errlen, "the header block starts with a continuation line");
         return -1;
     }
     hdr_split(hdr, len, &header_end, &body_off);

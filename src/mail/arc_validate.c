@@ -77,8 +77,8 @@ static struct dkim_pubkey *arc_key_for(struct arc_work *w, const struct hdr_fiel
             strlen(k->selector) == s_len && util_strncaseeq(k->selector, s, s_len))
             return k;
     }
-    arc_why(w, "no key given for %.*s._domainkey.%.*s (%s i=%d)", (int)(s_len > 63 ? 63 : s_len),
-            s, (int)(d_len > 63 ? 63 : d_len), d, what, instance);
+    arc_why(w, "no key given for %.*s._domainkey.%.*s (%s i=%d)", (int)(s_len > 63 ? 63 : s_len), s,
+            (int)(d_len > 63 ? 63 : d_len), d, what, instance);
     return NULL;
 }
 

@@ -26,17 +26,18 @@
 #define NOW 1796378400LL
 #define LIMIT_TEST_MESSAGE ((size_t)4 << 20)
 
-static const char base_msg[] = "DKIM-Signature: v=1; a=rsa-sha256; d=source.example; s=s1; h=from;\r\n"
-                               " bh=47DEQpj8HBSa+/TImW+5JCeuQeRkm5NMpJWZG3hSuFU=; b=AAAAzzzz\r\n"
-                               "From: Alex Wilber <alex.wilber@source.example>\r\n"
-                               "To: Bob <bob@partner.example>\r\n"
-                               "Subject: Quarterly numbers\r\n"
-                               "Date: Fri, 4 Dec 2026 10:00:00 +0000\r\n"
-                               "Message-ID: <m1@source.example>\r\n"
-                               "\r\n"
-                               "Hello Bob,\r\n"
-                               "\r\n"
-                               "the numbers are attached.\r\n";
+static const char base_msg[] =
+    "DKIM-Signature: v=1; a=rsa-sha256; d=source.example; s=s1; h=from;\r\n"
+    " bh=47DEQpj8HBSa+/TImW+5JCeuQeRkm5NMpJWZG3hSuFU=; b=AAAAzzzz\r\n"
+    "From: Alex Wilber <alex.wilber@source.example>\r\n"
+    "To: Bob <bob@partner.example>\r\n"
+    "Subject: Quarterly numbers\r\n"
+    "Date: Fri, 4 Dec 2026 10:00:00 +0000\r\n"
+    "Message-ID: <m1@source.example>\r\n"
+    "\r\n"
+    "Hello Bob,\r\n"
+    "\r\n"
+    "the numbers are attached.\r\n";
 
 /* keys made once: two sealers (relay.example, fw.example) */
 struct fixture {
@@ -239,8 +240,10 @@ static void test_seal_validate_round_trip(void **state)
     /* AS on top, then AMS, then AAR (RFC 8617 §5.1 step 3, each on top of the last) */
     const char *top = "ARC-Seal: i=1; a=rsa-sha256; t=1796378400; cv=none; d=relay.example;";
     assert_true(strncmp(one, top, strlen(top)) == 0);
-    const char *ams = strstr(one, "\r\nARC-Message-Signature: i=1; a=rsa-sha256; c=relaxed/relaxed;");
-    const char *aar = strstr(one, "\r\nARC-Authentication-Results: i=1; coex.relay.example; dkim=none;");
+    const char *ams =
+        strstr(one, "\r\nARC-Message-Signature: i=1; a=rsa-sha256; c=relaxed/relaxed;");
+    const char *aar =
+        strstr(one, "\r\nARC-Authentication-Results: i=1; coex.relay.example; dkim=none;");
     assert_non_null(ams);
     assert_non_null(aar);
     assert_true(ams < aar);
@@ -263,7 +266,8 @@ static void test_instance_increments(void **state)
     assert_int_equal(c.cv, ARC_CV_PASS);
     assert_int_equal(c.instance, 2);
     assert_non_null(strstr(two, "ARC-Seal: i=2; a=rsa-sha256; t=1796378400; cv=pass;"));
-    assert_non_null(strstr(two, "ARC-Authentication-Results: i=2; coex.relay.example; dkim=none; arc=pass"));
+    assert_non_null(
+        strstr(two, "ARC-Authentication-Results: i=2; coex.relay.example; dkim=none; arc=pass"));
     assert_non_null(strstr(two, "as.d=fw.example)"));
     char *three = seal_with(fx, fx->fw_sealer, two, NULL);
     c = validate(fx, three);
@@ -302,10 +306,22 @@ struct structure_case {
     int sealable;
 };
 
-static char *drop_ams1(const char *m) { return cut(m, "ARC-Message-Signature: i=1;"); }
-static char *drop_aar2(const char *m) { return cut(m, "ARC-Authentication-Results: i=2;"); }
-static char *dup_as2(const char *m) { return duplicate(m, "ARC-Seal: i=2;"); }
-static char *dup_aar1(const char *m) { return duplicate(m, "ARC-Authentication-Results: i=1;"); }
+static char *drop_ams1(const char *m)
+{
+    return cut(m, "ARC-Message-Signature: i=1;");
+}
+static char *drop_aar2(const char *m)
+{
+    return cut(m, "ARC-Authentication-Results: i=2;");
+}
+static char *dup_as2(const char *m)
+{
+    return duplicate(m, "ARC-Seal: i=2;");
+}
+static char *dup_aar1(const char *m)
+{
+    return duplicate(m, "ARC-Authentication-Results: i=1;");
+}
 static char *gap(const char *m)
 {
     char *a = replace(m, "ARC-Seal: i=2;", "ARC-Seal: i=3;");
@@ -315,14 +331,38 @@ static char *gap(const char *m)
     free(b);
     return c;
 }
-static char *i_zero(const char *m) { return replace(m, "ARC-Seal: i=1;", "ARC-Seal: i=0;"); }
-static char *i_51(const char *m) { return replace(m, "ARC-Seal: i=2;", "ARC-Seal: i=51;"); }
-static char *i_bad(const char *m) { return replace(m, "ARC-Message-Signature: i=1;", "ARC-Message-Signature: i=one;"); }
-static char *aar_no_i(const char *m) { return replace(m, "ARC-Authentication-Results: i=1;", "ARC-Authentication-Results: x=1;"); }
-static char *cv_first_pass(const char *m) { return replace(m, "cv=none;", "cv=pass;"); }
-static char *cv_second_none(const char *m) { return replace(m, "cv=pass;", "cv=none;"); }
-static char *cv_newest_fail(const char *m) { return replace(m, "cv=pass;", "cv=fail;"); }
-static char *cv_unknown(const char *m) { return replace(m, "cv=pass;", "cv=maybe;"); }
+static char *i_zero(const char *m)
+{
+    return replace(m, "ARC-Seal: i=1;", "ARC-Seal: i=0;");
+}
+static char *i_51(const char *m)
+{
+    return replace(m, "ARC-Seal: i=2;", "ARC-Seal: i=51;");
+}
+static char *i_bad(const char *m)
+{
+    return replace(m, "ARC-Message-Signature: i=1;", "ARC-Message-Signature: i=one;");
+}
+static char *aar_no_i(const char *m)
+{
+    return replace(m, "ARC-Authentication-Results: i=1;", "ARC-Authentication-Results: x=1;");
+}
+static char *cv_first_pass(const char *m)
+{
+    return replace(m, "cv=none;", "cv=pass;");
+}
+static char *cv_second_none(const char *m)
+{
+    return replace(m, "cv=pass;", "cv=none;");
+}
+static char *cv_newest_fail(const char *m)
+{
+    return replace(m, "cv=pass;", "cv=fail;");
+}
+static char *cv_unknown(const char *m)
+{
+    return replace(m, "cv=pass;", "cv=maybe;");
+}
 
 static const struct structure_case structure_cases[] = {
     {"missing AMS", drop_ams1, "no ARC-Message-Signature with i=1", 1},
@@ -479,13 +519,22 @@ static void test_seal_refusals(void **state)
         {"authserv-id with ;", "a;b", "", DKIM_CANON_RELAXED, {.sealable = 1}},
         {"authserv-id with space", "a b", "", DKIM_CANON_RELAXED, {.sealable = 1}},
         {"empty authserv-id", "", "", DKIM_CANON_RELAXED, {.sealable = 1}},
-        {"results with CRLF", "coex.example", "dkim=pass\r\nX-Evil: 1", DKIM_CANON_RELAXED,
+        {"results with CRLF",
+         "coex.example",
+         "dkim=pass\r\nX-Evil: 1",
+         DKIM_CANON_RELAXED,
          {.sealable = 1}},
         {"simple body hash", "coex.example", "", DKIM_CANON_SIMPLE, {.sealable = 1}},
         {"not sealable", "coex.example", "", DKIM_CANON_RELAXED, {.sealable = 0}},
-        {"cv=pass without sets", "coex.example", "", DKIM_CANON_RELAXED,
+        {"cv=pass without sets",
+         "coex.example",
+         "",
+         DKIM_CANON_RELAXED,
          {.cv = ARC_CV_PASS, .sealable = 1}},
-        {"a chain the header does not hold", "coex.example", "", DKIM_CANON_RELAXED,
+        {"a chain the header does not hold",
+         "coex.example",
+         "",
+         DKIM_CANON_RELAXED,
          {.cv = ARC_CV_PASS, .instance = 2, .sealable = 1}},
     };
     for (size_t i = 0; i < ARRAY_LEN(cases); i++) {
@@ -512,7 +561,8 @@ static void test_aar_folding(void **state)
     size_t hlen = strstr(base_msg, "\r\n\r\n") + 2 - base_msg, n = 0;
     for (int i = 0; i < 8; i++)
         n += (size_t)snprintf(results + n, sizeof(results) - n,
-                              "%sdkim=pass header.d=d%d.example header.s=selector%d", i ? "; " : "", i, i);
+                              "%sdkim=pass header.d=d%d.example header.s=selector%d", i ? "; " : "",
+                              i, i);
     buf_init(&out, LIMIT_TEST_MESSAGE);
     assert_int_equal(arc_seal(fx->relay_sealer, base_msg, hlen, &bh, &none, "coex.example", results,
                               NOW, &out, err, sizeof(err)),
@@ -582,7 +632,8 @@ static void test_results_text(void **state)
     buf_reset(&out);
     struct arc_chain none = {.cv = ARC_CV_NONE};
     assert_int_equal(arc_results_text(r, 1, NULL, &none, &out), 0);
-    assert_string_equal(out.data, "dkim=pass header.d=a.example header.s=s1 header.b=AbCdEf12; arc=none");
+    assert_string_equal(out.data,
+                        "dkim=pass header.d=a.example header.s=s1 header.b=AbCdEf12; arc=none");
     buf_reset(&out);
     assert_int_equal(arc_results_text(r, 1, NULL, NULL, &out), 0);
     assert_string_equal(out.data, "dkim=pass header.d=a.example header.s=s1 header.b=AbCdEf12");
