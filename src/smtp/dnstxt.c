@@ -4,7 +4,8 @@
  * One transfer (struct dnstxt_xfer) per name on the wire, with the queries
  * waiting for it; a finished transfer turns into one immutable, reference
  * counted result shared by those queries and the cache. Every query is
- * answered from its own event (event_active), never from the call that made
+ * answered from its own event (a zero timeout: the next loop pass, even when
+ * the lookup was made from a callback), never from the call that made
  * it, and a callback may cancel other queries or free the resolver.
  *
  * RFC 1035 §4.2.1 (UDP) and §4.2.2 (TCP, 2-byte length prefix; RFC 7766
@@ -253,7 +254,14 @@ static void dnstxt_query_ready(struct dnstxt *r, struct dnstxt_query *q, struct 
     if (r->ready)
         r->ready->prev = q;
     r->ready = q;
-    event_active(q->ev, EV_TIMEOUT, 1);
+    /*
+     * a zero timeout, not event_active: an event activated from a callback
+     * would run in the same pass, and a caller looking up cached names from
+     * its callbacks could keep the loop from ever polling
+     */
+    static const struct timeval now = {0, 0};
+    if (evtimer_add(q->ev, &now) < 0)
+        event_active(q->ev, EV_TIMEOUT, 1);
 }
 
 /* dnstxt_query_free - a query that will not be delivered */

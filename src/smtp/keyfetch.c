@@ -200,8 +200,11 @@ struct keyfetch *keyfetch_start(struct dnstxt *r, const char *hdr, size_t hdr_le
         if ((p->q = dnstxt_lookup(r, name, keyfetch_answered, p)) != NULL)
             kf->pending++;
     }
-    if (kf->pending == 0)
-        event_active(kf->ev, EV_TIMEOUT, 1);
+    if (kf->pending == 0) { /* the next loop pass, as dnstxt answers */
+        static const struct timeval now = {0, 0};
+        if (evtimer_add(kf->ev, &now) < 0)
+            event_active(kf->ev, EV_TIMEOUT, 1);
+    }
     return kf;
 }
 

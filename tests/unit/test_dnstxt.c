@@ -668,6 +668,37 @@ static void test_servers(void **state)
     event_base_free(base);
 }
 
+static struct fixture *chain_fixture;
+static struct seen chain_second;
+
+static void got_and_look_again(void *arg, enum dnstxt_status st, const char *const *txt,
+                               const size_t *lens, size_t count, const char *why)
+{
+    got(arg, st, txt, lens, count, why);
+    lookup(chain_fixture, NAME_OK, &chain_second); /* cached: must wait for the next pass */
+}
+
+static void test_lookup_from_callback(void **state)
+{
+    struct fixture *f = *state;
+    struct seen a = {0}, b = {0};
+    lookup(f, NAME_OK, &a);
+    run(f, (struct seen *[]){&a}, 1);
+    chain_fixture = f;
+    memset(&chain_second, 0, sizeof(chain_second));
+    in_lookup = 1;
+    struct dnstxt_query *q = dnstxt_lookup(f->r, NAME_OK, got_and_look_again, &b);
+    in_lookup = 0;
+    assert_non_null(q);
+    for (int i = 0; i < 100 && b.calls == 0; i++)
+        event_base_loop(f->base, EVLOOP_ONCE);
+    assert_int_equal(b.calls, 1);
+    assert_int_equal(chain_second.calls, 0); /* not in the same loop pass */
+    event_base_loop(f->base, EVLOOP_ONCE);
+    assert_int_equal(chain_second.calls, 1);
+    assert_int_equal(chain_second.st, DNSTXT_OK);
+}
+
 /* --- keyfetch ----------------------------------------------------------------------------- */
 
 static int kf_done_calls;
@@ -802,6 +833,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_bad_name, setup, teardown),
         cmocka_unit_test_setup_teardown(test_free_pending, setup, teardown),
         cmocka_unit_test_setup_teardown(test_free_from_callback, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_lookup_from_callback, setup, teardown),
         cmocka_unit_test_setup_teardown(test_cache_bounded, setup, teardown),
         cmocka_unit_test_setup_teardown(test_ttl_expiry, setup, teardown),
         cmocka_unit_test_setup_teardown(test_keyfetch, setup, teardown),
