@@ -5,7 +5,8 @@
  * the tests prove caching (one query for two lookups), coalescing (one query
  * for concurrent lookups), negative caching (NXDOMAIN, NODATA) and no
  * caching of SERVFAIL, the per-attempt timeout and the attempt count, the
- * TCP retry on TC, replies with a wrong ID being ignored, cancel, freeing
+ * TCP retry on TC, replies with a wrong ID or from another port being
+ * ignored, cancel, freeing
  * with lookups pending and from inside a callback, a bounded cache, TTL
  * expiry, and that no callback ever runs from inside dnstxt_lookup.
  * Also: server strings and resolv.conf; and keyfetch over the same peer
@@ -43,11 +44,12 @@
 #define NAME_TC "tc._domainkey.example.com"
 #define NAME_BADID "badid._domainkey.example.com"
 #define NAME_SHORT "short._domainkey.example.com"
+#define NAME_SPOOF "spoof._domainkey.example.com"
 #define NAME_RFC8463 "brisbane._domainkey.football.example.com"
 #define NAME_REVOKED "revoked._domainkey.example.com"
 #define MAX_CONNS 4
 
-enum mode { M_TXT, M_NX, M_NODATA, M_SERVFAIL, M_DROP, M_TC, M_BADID };
+enum mode { M_TXT, M_NX, M_NODATA, M_SERVFAIL, M_DROP, M_TC, M_BADID, M_SPOOF };
 
 struct record {
     const char *name;
@@ -66,6 +68,7 @@ static const struct record records[] = {
     {NAME_TC, M_TC, 300, "over tcp"},
     {NAME_BADID, M_BADID, 300, "right id"},
     {NAME_SHORT, M_TXT, 1, "one second"},
+    {NAME_SPOOF, M_SPOOF, 300, "from another port"},
     /* RFC 8463 Appendix A's key */
     {NAME_RFC8463, M_TXT, 300,
      "v=DKIM1; k=ed25519; p=11qYAYKxCrfVS/7TyWQHOg7hcvPapiMlrwIaaPcHURo="},
@@ -156,6 +159,9 @@ static size_t respond(struct peer *p, const unsigned char *q, size_t len, int tc
     case M_BADID:
         *bad_id_first = !tcp;
         break;
+    case M_SPOOF:
+        *bad_id_first = -1; /* the right reply, from another port only */
+        break;
     default:
         break;
     }
@@ -199,6 +205,15 @@ static void peer_udp(evutil_socket_t fd, short what, void *arg)
     size_t len = respond(p, q, (size_t)n, 0, out, &bad_id);
     if (len == 0)
         return;
+    if (bad_id < 0) {
+        struct sockaddr_in other = {.sin_family = AF_INET};
+        other.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+        int spoofer = socket(AF_INET, SOCK_DGRAM, 0);
+        assert_int_equal(bind(spoofer, (struct sockaddr *)&other, sizeof(other)), 0);
+        assert_true(sendto(spoofer, out, len, 0, (struct sockaddr *)&from, from_len) > 0);
+        close(spoofer);
+        return;
+    }
     if (bad_id) {
         out[1] ^= 0x55;
         assert_true(sendto(fd, out, len, 0, (struct sockaddr *)&from, from_len) > 0);
@@ -519,6 +534,17 @@ static void test_wrong_id_ignored(void **state)
     assert_int_equal(st.ignored, 1);
 }
 
+static void test_other_source_ignored(void **state)
+{
+    struct fixture *f = *state;
+    struct seen a = {0};
+    lookup(f, NAME_SPOOF, &a);
+    run(f, (struct seen *[]){&a}, 1);
+    assert_int_equal(a.st, DNSTXT_TEMPFAIL); /* the right answer, from the wrong port */
+    assert_non_null(strstr(a.why, "timeout"));
+    assert_int_equal(peer_count(f, NAME_SPOOF), 2);
+}
+
 static void test_cancel(void **state)
 {
     struct fixture *f = *state;
@@ -829,6 +855,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_timeout, setup, teardown),
         cmocka_unit_test_setup_teardown(test_tcp_fallback, setup, teardown),
         cmocka_unit_test_setup_teardown(test_wrong_id_ignored, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_other_source_ignored, setup, teardown),
         cmocka_unit_test_setup_teardown(test_cancel, setup, teardown),
         cmocka_unit_test_setup_teardown(test_bad_name, setup, teardown),
         cmocka_unit_test_setup_teardown(test_free_pending, setup, teardown),
