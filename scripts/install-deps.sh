@@ -3,7 +3,7 @@
 #   scripts/install-deps.sh          build, run and test
 #   scripts/install-deps.sh bench    also the benchmark peers (GMime)
 set -eu
-pkgs="make gcc clang pkg-config libsqlite3-dev libcmocka-dev libevent-dev libssl-dev openssl python3-pytest python3-aiosmtpd python3-dkim python3-dnslib opendkim opendkim-tools swaks sqlite3 postfix"
+pkgs="make gcc clang pkg-config libsqlite3-dev libcmocka-dev libevent-dev libssl-dev openssl python3-pytest python3-aiosmtpd python3-dkim python3-authres python3-dnslib opendkim opendkim-tools swaks sqlite3 postfix"
 [ "${1:-}" = bench ] && pkgs="$pkgs libgmime-3.0-dev"
 missing=""
 for p in $pkgs; do
