@@ -44,13 +44,16 @@ enum arc_cv { ARC_CV_NONE, ARC_CV_PASS, ARC_CV_FAIL };
 
 /* the validation of the chain that arrived, RFC 8617 §5.2 */
 struct arc_chain {
-    enum arc_cv cv; /* none: no ARC fields at all */
-    int instance;   /* highest i= present (0 when none); the new set is instance+1 */
-    int sealable;   /* 0: do not add a set (the newest seal says cv=fail, or i would pass 50) */
-    char reason[LIMIT_ARC_REASON]; /* why fail (or "" / a short note), for logs and the AAR comment
-                                    */
-    char last_domain[LIMIT_DKIM_NAME +
-                     1]; /* d= of the newest ARC-Seal when it is a domain name; may be empty */
+    /* none: no ARC fields at all */
+    enum arc_cv cv;
+    /* highest i= present (0 when none); the new set is instance+1 */
+    int instance;
+    /* 0: do not add a set (the newest seal says cv=fail, or i would pass 50) */
+    int sealable;
+    /* why fail ("" on pass and none), for logs and the AAR comment */
+    char reason[LIMIT_ARC_REASON];
+    /* d= of the newest ARC-Seal when it is a domain name; may be empty */
+    char last_domain[LIMIT_DKIM_NAME + 1];
 };
 
 /*
