@@ -15,7 +15,10 @@
 #   COEXD_MAX_CONN (max_connections and max_connections_per_ip, default 1000),
 #   COEX_BIN (default: build/bin of this checkout), COEXD_LOG (default
 #   COEXD_WORK/coexd.log; /dev/null to drop the per-message log lines),
-#   COEXD_WRAP (a command put in front of coexd, e.g. "strace -c -f -o FILE").
+#   COEXD_WRAP (a command put in front of coexd, e.g. "strace -c -f -o FILE"),
+#   COEXD_DKIM_KEY ("DOMAIN SELECTOR FILE": a `dkim_key` line added to the
+#   route, so coexd signs what it relays; empty = no signing), COEXD_DKIM_WORKERS
+#   (the global `dkim_workers`; empty = coexd's default).
 set -eu
 HERE=$(cd "$(dirname "$0")" && pwd)
 : "${COEX_BIN:=$HERE/../../build/bin}"
@@ -24,6 +27,7 @@ HERE=$(cd "$(dirname "$0")" && pwd)
 : "${COEXD_MAX_CONN:=1000}"
 : "${COEXD_LOG:=$COEXD_WORK/coexd.log}"
 : "${COEXD_WRAP:=}"
+: "${COEXD_DKIM_KEY:=}" "${COEXD_DKIM_WORKERS:=}"
 : "${TARGET_PORT:?set by peer-cmd.sh}" "${SINK_PORT:?set by peer-cmd.sh}"
 case $COEXD_WORK in /tmp/*|/dev/shm/*) ;; *) echo "COEXD_WORK must be under /tmp or /dev/shm" >&2; exit 2 ;; esac
 
@@ -33,6 +37,14 @@ CONF=$COEXD_WORK/coexd.conf
 sed -e "s|{WORK}|$COEXD_WORK|g" -e "s|{TARGET_PORT}|$TARGET_PORT|g" \
     -e "s|{SINK_PORT}|$SINK_PORT|g" -e "s|{MAX_CONCURRENCY}|$COEXD_MAX_CONCURRENCY|g" \
     -e "s|{MAX_CONN}|$COEXD_MAX_CONN|g" "$HERE/coexd.conf.in" > "$CONF"
+# global keys must come before the first section: put dkim_workers on top;
+# the [route] is the file's last section, so dkim_key lines are appended
+if [ -n "$COEXD_DKIM_WORKERS" ]; then
+    sed -i "1i dkim_workers = $COEXD_DKIM_WORKERS" "$CONF"
+fi
+if [ -n "$COEXD_DKIM_KEY" ]; then
+    printf 'dkim_key = %s\n' "$COEXD_DKIM_KEY" >> "$CONF"
+fi
 
 if [ -n "${MAP_FILE:-}" ]; then
     CSV=$COEXD_WORK/mailboxes.csv

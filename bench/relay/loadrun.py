@@ -1,5 +1,6 @@
 #!/usr/bin/env python3
-"""One measured load run (copy of /work/shared/bench/loadrun.py; bench/relay adds loadavg_start/_end): smtp-source -> [relay on TARGET_PORT] -> smtp-sink.
+"""One measured load run (copy of /work/shared/bench/loadrun.py; bench/relay adds
+loadavg_start/_end, machine_cpu_ms_per_msg, --part and --log-count): smtp-source -> [relay on TARGET_PORT] -> smtp-sink.
 
 Starts smtp-sink on 127.0.0.1:SINK_PORT (with its running counter, -c),
 runs smtp-source against 127.0.0.1:TARGET_PORT, and waits until the sink has
@@ -20,6 +21,18 @@ it to --results) with:
                           shared pages once per process, PSS splits them)
   delay_p50/p90/p99/max   per-message queue delay (arrival -> delivered, s)
                           parsed from --relay-log (Postfix delay=, Exim QT=)
+  machine_cpu_ms_per_msg  CPU of the whole machine (all CPUs, /proc/stat: relay,
+                          load generator, sink and anything else) per message,
+                          from the start until the sink has everything (without
+                          the --grace second); machine_cpu_busy_pct_run: the
+                          same window in % of all CPUs
+  loadgen_cpu_ms_per_msg  CPU of smtp-source, smtp-sink and this script per message
+                          (so that machine - relay - loadgen = everything else)
+  part_cpu_ms_per_msg     {NAME: ms} for every --part NAME=PID: the CPU of that
+                          process tree alone (e.g. a milter inside the relay's
+                          cgroup, so that its share can be shown apart)
+  log_NAME                for every --log-count NAME=REGEX: lines of --relay-log
+                          written during the run that match REGEX
 
 If TARGET_PORT == SINK_PORT the sink itself is the target (baseline).
 Everything is on 127.0.0.1; the run is bounded by --timeout seconds; only the
@@ -29,6 +42,7 @@ import argparse
 import json
 import os
 import re
+import resource
 import signal
 import socket
 import subprocess
@@ -282,6 +296,31 @@ def relay_delays(path, offset, fmt):
     }
 
 
+def loadgen_cpu_s():
+    """CPU seconds of this script and of its reaped children (smtp-source, smtp-sink)"""
+    s, c = resource.getrusage(resource.RUSAGE_SELF), resource.getrusage(resource.RUSAGE_CHILDREN)
+    return s.ru_utime + s.ru_stime + c.ru_utime + c.ru_stime
+
+
+def log_counts(path, offset, specs):
+    """{"log_NAME": lines written after offset that match REGEX} for NAME=REGEX"""
+    rxs = []
+    for kv in specs:
+        name, _, rx = kv.partition("=")
+        rxs.append(("log_" + name, re.compile(rx.encode())))
+    out = {k: 0 for k, _ in rxs}
+    try:
+        with open(path, "rb") as f:
+            f.seek(offset)
+            for line in f:
+                for k, rx in rxs:
+                    if rx.search(line):
+                        out[k] += 1
+    except OSError:
+        return {}
+    return out
+
+
 def _terminate(signum, _frame):
     # turn TERM/INT/HUP into an exception so that the finally: below stops
     # the sink and the source that this run started
@@ -322,6 +361,10 @@ def main():
     ap.add_argument("--smtp-sink", default="/usr/sbin/smtp-sink")
     ap.add_argument("--results", help="append the JSON line to this file")
     ap.add_argument("--extra", action="append", default=[], help="key=value added to the JSON")
+    ap.add_argument("--part", action="append", default=[],
+                    help="NAME=PID: also report the CPU of this process tree alone")
+    ap.add_argument("--log-count", action="append", default=[],
+                    help="NAME=REGEX: count lines of --relay-log written during the run matching REGEX")
     a = ap.parse_args()
 
     expect = a.expect or a.msgs
@@ -371,7 +414,13 @@ def main():
                 return tree_cpu_ticks(a.relay_pid) / CLK
             return None
 
+        parts = []
+        for kv in a.part:
+            name, _, pid = kv.partition("=")
+            parts.append((name, int(pid)))
+        part0 = {n: tree_cpu_ticks(p) for n, p in parts}
         cpu0 = relay_cpu()
+        gen0 = loadgen_cpu_s()
         busy0, tot0 = machine_busy()
         load0 = loadavg()
         if a.relay_pid or a.relay_cgroup:
@@ -401,12 +450,15 @@ def main():
                 break
             watch.done.wait(0.2)
         t_end = time.monotonic()
+        busy_end, tot_end = machine_busy()  # the run itself, without the grace below
         # keep the sink up a little longer: it counts a message when "." arrives,
         # before it answers 250; stopping it at once would make the relay retry
         time.sleep(a.grace)
 
         busy1, tot1 = machine_busy()
         cpu1 = relay_cpu()
+        gen1 = loadgen_cpu_s()
+        part1 = {n: tree_cpu_ticks(p) for n, p in parts}
     finally:
         if sampler:
             sampler.stop.set()
@@ -438,6 +490,11 @@ def main():
         "e2e_s": round(t_done - t0, 3),
         "e2e_rate": round(watch.count / (t_done - t0), 1) if t_done > t0 else None,
         "machine_cpu_busy_pct": round(100.0 * (busy1 - busy0) / max(1, tot1 - tot0), 1),
+        "machine_cpu_busy_pct_run": round(100.0 * (busy_end - busy0) / max(1, tot_end - tot0), 1),
+        "machine_cpu_ms_per_msg": round(1000.0 * (busy_end - busy0) / CLK / max(1, watch.count), 3),
+        "ncpu": os.cpu_count(),
+        # smtp-source + smtp-sink (reaped children) + this script
+        "loadgen_cpu_ms_per_msg": round(1000.0 * (gen1 - gen0) / max(1, watch.count), 3),
         "loadavg_start": load0,
         "loadavg_end": loadavg(),
         "time": time.strftime("%Y-%m-%dT%H:%M:%S"),
@@ -450,9 +507,14 @@ def main():
         res["peak_rss_kib"] = sampler.peak_rss
         res["peak_pss_kib"] = sampler.peak_pss
         res["peak_procs"] = sampler.peak_procs
+    if parts:
+        res["part_cpu_ms_per_msg"] = {n: round(1000.0 * (part1[n] - part0[n]) / CLK / max(1, watch.count), 3)
+                                      for n, _ in parts}
     if a.relay_log:
         time.sleep(0.5)  # let the logger flush the last lines
         res.update(relay_delays(a.relay_log, log_off, a.log_format))
+        if a.log_count:
+            res.update(log_counts(a.relay_log, log_off, a.log_count))
     if src_err:
         res["source_stderr"] = src_err.decode(errors="replace").strip()[-300:]
     for kv in a.extra:
