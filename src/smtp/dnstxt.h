@@ -75,7 +75,9 @@ struct dnstxt_query;
 /*
  * dnstxt_new - a resolver on base (borrowed: it must outlive the resolver)
  * with opts (NULL: all defaults; copied). NULL with a reason in err when the
- * server cannot be read or resolv.conf names none. Caller owns the result.
+ * server string is not an address, or resolv.conf cannot be read or names
+ * an address that is not one (no nameserver line: 127.0.0.1, as
+ * resolv.conf(5) says). Opens nothing yet. Caller owns the result.
  */
 struct dnstxt *dnstxt_new(struct event_base *base, const struct dnstxt_opts *o, char *err,
                           size_t errlen) WUR;
@@ -98,8 +100,8 @@ struct dnstxt_query *dnstxt_lookup(struct dnstxt *r, const char *name, dnstxt_fn
                                    void *arg) WUR;
 /*
  * dnstxt_cancel - forget a query whose callback has not run: it never will.
- * The network query goes on while other lookups wait for the same name.
- * NULL does nothing.
+ * The network query goes on while other lookups wait for the same name,
+ * and stops when none do. NULL does nothing.
  */
 void dnstxt_cancel(struct dnstxt_query *q);
 

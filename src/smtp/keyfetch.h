@@ -49,7 +49,10 @@ typedef void keyfetch_fn(void *arg, struct keyfetch *kf);
  */
 struct keyfetch *keyfetch_start(struct dnstxt *r, const char *hdr, size_t hdr_len,
                                 keyfetch_fn *done, void *arg) WUR;
-/* keyfetch_cancel - before done ran: no callback, every lookup cancelled, all freed; NULL ok */
+/*
+ * keyfetch_cancel - before done ran: no callback, every lookup cancelled,
+ * all freed (the same as keyfetch_free, which may also be used); NULL ok
+ */
 void keyfetch_cancel(struct keyfetch *kf);
 /* keyfetch_free - after done ran (done does not free kf); NULL does nothing */
 void keyfetch_free(struct keyfetch *kf);
@@ -64,7 +67,7 @@ struct dkim_pubkey *const *keyfetch_keys(const struct keyfetch *kf, size_t *coun
 /*
  * keyfetch_status - the outcome for domain and selector (ASCII
  * case-insensitive); *why (may be NULL) gets a reason borrowed from kf,
- * e.g. "no key for s._domainkey.d (NXDOMAIN)". A pair that was not looked up
+ * e.g. "no key for s._domainkey.d: no such name (NXDOMAIN)". A pair that was not looked up
  * (not in the header, or past LIMIT_KEYFETCH_PAIRS) is KEYFETCH_NOKEY.
  */
 enum keyfetch_status keyfetch_status(const struct keyfetch *kf, const char *domain,
