@@ -127,7 +127,7 @@ def test_dropped_queries_are_temperror_within_the_timeout(keys, tmp_path):
         elapsed = time.monotonic() - t0
         assert rc == 1 and "dkim=temperror" in out and "timeout" in out, out
         assert srv.queries(name, "udp") == 2  # two attempts of 300 ms
-        assert elapsed < 0.6 + 1.5, elapsed  # 2 x 300 ms, plus process start-up
+        assert 0.55 <= elapsed < 0.6 + 3.0, elapsed  # 2 x 300 ms, plus process start-up (ASan)
 
 
 def test_servfail_is_temperror(keys, tmp_path):
