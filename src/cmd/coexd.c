@@ -33,12 +33,18 @@
 #include "dirstore.h"
 #include "log.h"
 #include "qmgr.h"
+#include "dnstxt.h"
 #include "signpool.h"
 #include "smtpd.h"
 #include "spool.h"
 #include "tls.h"
 
 #define COEXD_MAX_LISTENERS 64
+#define COEXD_DNS_ATTEMPTS 2      /* dns_timeout is split between them */
+#define COEXD_DNS_CACHE 10000     /* key records kept */
+#define COEXD_DNS_MIN_TTL 60      /* seconds a key record is kept at least */
+#define COEXD_DNS_MAX_TTL 86400   /* and at most */
+#define COEXD_DNS_NEG_TTL 300     /* a missing key is remembered this long */
 
 struct coexd {
     const char *config_path;
@@ -51,6 +57,7 @@ struct coexd {
     struct spool *spool;
     struct qmgr *qmgr;
     struct signpool *signpool; /* DKIM signing threads; NULL until the loop exists */
+    struct dnstxt *dnstxt;     /* DKIM/ARC key lookups; NULL until a route verifies */
     struct smtpd_env env;
     struct smtpd_server *servers[COEXD_MAX_LISTENERS];
     SSL_CTX *ssl_ctx[COEXD_MAX_LISTENERS];
@@ -216,13 +223,52 @@ static int coexd_open_listeners(struct coexd *d)
     return 0;
 }
 
+/* coexd_needs_dns - 1 when a route verifies arrived signatures (keys from DNS) */
+static int coexd_needs_dns(const struct coex_config *cfg)
+{
+    for (size_t i = 0; i < cfg->route_count; i++)
+        if (cfg->routes[i].dkim_verify)
+            return 1;
+    return 0;
+}
+
+/*
+ * coexd_start_dns - the key resolver, when cfg needs one and there is none
+ * yet (dns_resolver and dns_timeout are read then only). 0 or -1 (logged).
+ */
+static int coexd_start_dns(struct coexd *d, const struct coex_config *cfg)
+{
+    char err[300];
+    if (d->dnstxt || !coexd_needs_dns(cfg))
+        return 0;
+    struct dnstxt_opts o = {
+        .server = cfg->dns_resolver,
+        .timeout_ms = (int)(cfg->dns_timeout * 1000 / COEXD_DNS_ATTEMPTS),
+        .attempts = COEXD_DNS_ATTEMPTS,
+        .cache_max = COEXD_DNS_CACHE,
+        .min_ttl = COEXD_DNS_MIN_TTL,
+        .max_ttl = COEXD_DNS_MAX_TTL,
+        .neg_ttl = COEXD_DNS_NEG_TTL,
+    };
+    d->dnstxt = dnstxt_new(d->base, &o, err, sizeof(err));
+    if (d->dnstxt == NULL) {
+        log_error("%s: dns_resolver: %s", cfg->source, err);
+        return -1;
+    }
+    d->env.dnstxt = d->dnstxt;
+    log_info("DKIM/ARC key lookups through %s", cfg->dns_resolver ? cfg->dns_resolver
+                                                                 : "the resolv.conf name server");
+    return 0;
+}
+
 /* coexd_reload - SIGHUP: new config where possible, directory always */
 static void coexd_reload(struct coexd *d)
 {
     log_info("SIGHUP: reloading %s", d->config_path ? d->config_path : "the configuration");
     struct coex_config *cfg = coexd_load_config(d->config_path, d->signpool);
     SSL_CTX *ctx[COEXD_MAX_LISTENERS] = {0};
-    if (cfg == NULL || coexd_check_routes(cfg) < 0 || coexd_tls_contexts(cfg, ctx) < 0) {
+    if (cfg == NULL || coexd_check_routes(cfg) < 0 || coexd_tls_contexts(cfg, ctx) < 0 ||
+        coexd_start_dns(d, cfg) < 0) {
         log_error("reload failed: keeping the running configuration");
         coexd_free_config(cfg);
         return;
@@ -240,6 +286,10 @@ static void coexd_reload(struct coexd *d)
         coexd_free_config(cfg);
         return;
     }
+    if ((cfg->dns_resolver == NULL) != (d->cfg->dns_resolver == NULL) ||
+        (cfg->dns_resolver && strcmp(cfg->dns_resolver, d->cfg->dns_resolver) != 0) ||
+        cfg->dns_timeout != d->cfg->dns_timeout)
+        log_warn("reload: dns_resolver and dns_timeout change at the next restart");
     if (cfg->dkim_workers != d->cfg->dkim_workers)
         log_warn("reload: dkim_workers changes at the next restart; keeping %ld signing threads",
                  d->cfg->dkim_workers);
@@ -351,6 +401,8 @@ int main(int argc, char **argv)
         goto done;
     }
     signpool_keys_attach(d.cfg, d.signpool);
+    if (coexd_start_dns(&d, d.cfg) < 0)
+        goto done;
     d.dns = evdns_base_new(d.base, EVDNS_BASE_INITIALIZE_NAMESERVERS);
     if (d.dns == NULL)
         log_warn("no DNS resolver (/etc/resolv.conf): mx: next hops will be deferred");
@@ -426,6 +478,7 @@ done:
     for (size_t i = 0; i < d.server_count; i++)
         smtpd_listener_free(d.servers[i]);
     signpool_free(d.signpool); /* before the keys its workers use, and before the spool */
+    dnstxt_free(d.dnstxt);
     qmgr_free(d.qmgr);
     spool_close(d.spool);
     if (d.dir_timer)

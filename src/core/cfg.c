@@ -303,6 +303,7 @@ static const struct {
     L(hop_limit, 1, 1000, 0),
     L(shutdown_timeout, 0, 3600, 1),
     L(dkim_workers, 1, CFG_MAX_DKIM_WORKERS, 0),
+    L(dns_timeout, 1, 60, 1),
 #undef L
 };
 
@@ -321,6 +322,10 @@ static int cfg_global_key(struct cfg_parser *p, const char *key, const char *val
         str = &cfg->subaddress_separators;
     else if (strcmp(key, "admin_listen") == 0)
         str = &cfg->admin_listen;
+    else if (strcmp(key, "dns_resolver") == 0)
+        str = &cfg->dns_resolver;
+    else if (strcmp(key, "authserv_id") == 0)
+        str = &cfg->authserv_id;
     if (str) {
         cfg_set_str(str, value);
         return 0;
@@ -374,6 +379,7 @@ static int cfg_section(struct cfg_parser *p, char *s)
         r->line = p->line;
         r->direction = CFG_TO_SOURCE;
         r->rewrite_rcpt = -1;
+        r->dkim_verify = -1;
         r->tls_required = 1;
         r->tls_verify = 1;
         r->queue_lifetime = 5L * 86400;
@@ -437,6 +443,12 @@ static int cfg_check(struct cfg_parser *p)
         struct cfg_route *r = &cfg->routes[i];
         if (r->rewrite_rcpt < 0)
             r->rewrite_rcpt = r->direction == CFG_TO_TARGET;
+        if (r->dkim_verify < 0)
+            r->dkim_verify = r->arc_key.domain != NULL;
+        else if (r->arc_key.domain && !r->dkim_verify)
+            return cfg_fail_at(p, r->line,
+                               "[route %s] arc_key needs dkim_verify: ARC seals what was verified",
+                               r->name);
         if (r->next_hop == NULL)
             return cfg_fail_at(p, r->line, "[route %s] needs next_hop", r->name);
         if ((r->tls_cert == NULL) != (r->tls_key == NULL))
@@ -493,6 +505,7 @@ static void cfg_defaults(struct coex_config *cfg)
     cfg->hop_limit = 50;
     cfg->shutdown_timeout = 30;
     cfg->dkim_workers = 2;
+    cfg->dns_timeout = 5;
 }
 
 /* cfg_load - file, default file or embedded default */
@@ -526,6 +539,8 @@ int cfg_load(const char *path, struct coex_config *cfg, char *err, size_t errlen
         host[sizeof(host) - 1] = '\0';
         cfg->hostname = xstrdup(host);
     }
+    if (cfg->authserv_id == NULL)
+        cfg->authserv_id = xstrdup(cfg->hostname);
     if (cfg->directory == NULL)
         cfg->directory = xstrdup("var/coex.db");
     if (cfg->spool == NULL)
@@ -572,5 +587,7 @@ void cfg_cleanup(struct coex_config *cfg)
     free(cfg->spool);
     free(cfg->subaddress_separators);
     free(cfg->admin_listen);
+    free(cfg->dns_resolver);
+    free(cfg->authserv_id);
     memset(cfg, 0, sizeof(*cfg));
 }

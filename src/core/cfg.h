@@ -82,6 +82,12 @@ struct cfg_route {
     int max_concurrency;            /* connections to the next hop at once */
     struct cfg_dkim_key *dkim_keys; /* signing keys, by the domain of the rewritten From */
     size_t dkim_key_count;
+    /*
+     * verify the DKIM signatures and the ARC chain that arrived (keys from
+     * DNS, before rewriting); default: on when arc_key is set
+     */
+    int dkim_verify;
+    struct cfg_dkim_key arc_key; /* the ARC sealing key; domain NULL when not set */
     enum cfg_canon dkim_header_canon, dkim_body_canon; /* default relaxed/relaxed */
     long dkim_expire;           /* x= is t= plus this many seconds; 0: no x= */
     char **dkim_remove_domains; /* DKIM-Signature fields with these d= are removed */
@@ -127,6 +133,9 @@ struct coex_config {
     long hop_limit;         /* Received fields before 554 5.4.6 */
     long shutdown_timeout;  /* seconds SIGTERM waits for sessions */
     long dkim_workers;      /* DKIM signing threads (read at start only) */
+    char *dns_resolver;     /* "ADDR[:PORT]" for DKIM/ARC key lookups; NULL: resolv.conf */
+    long dns_timeout;       /* seconds a key lookup may take (read at start only) */
+    char *authserv_id;      /* in ARC-Authentication-Results; default: hostname */
     struct cfg_connector *connectors;
     size_t connector_count;
     struct cfg_route *routes;

@@ -93,33 +93,64 @@ static char *cfg_lower(char *s)
     return s;
 }
 
-/* cfg_parse_dkim_key - "DOMAIN SELECTOR FILE" (the file name may hold blanks) */
+/*
+ * cfg_split_key_line - "DOMAIN SELECTOR FILE" (the file name may hold
+ * blanks) into its parts, in place; the domain lower-cased
+ */
+static int cfg_split_key_line(struct cfg_parser *p, const char *key, char *value, char **domain,
+                              char **selector, char **file)
+{
+    *domain = value;
+    *selector = value + strcspn(value, " \t");
+    if (**selector)
+        *(*selector)++ = '\0';
+    *selector = cfg_strip(*selector);
+    *file = *selector + strcspn(*selector, " \t");
+    if (**file)
+        *(*file)++ = '\0';
+    *file = cfg_strip(*file);
+    if (**selector == '\0' || **file == '\0')
+        return cfg_fail(p, "%s must be DOMAIN SELECTOR FILE", key);
+    if (cfg_dkim_name(*domain) < 0 || cfg_dkim_name(*selector) < 0)
+        return cfg_fail(p, "%s: bad domain or selector '%s %s'", key, *domain, *selector);
+    cfg_lower(*domain);
+    return 0;
+}
+
+/* cfg_set_key_line - fill k (empty) from the parts */
+static void cfg_set_key_line(struct cfg_parser *p, struct cfg_dkim_key *k, const char *domain,
+                             const char *selector, const char *file)
+{
+    k->domain = xstrdup(domain);
+    k->selector = xstrdup(selector);
+    k->file = xstrdup(file);
+    k->line = p->line;
+}
+
+/* cfg_parse_dkim_key - one more signing key */
 static int cfg_parse_dkim_key(struct cfg_parser *p, struct cfg_route *r, char *value)
 {
-    char *domain = value, *selector, *file;
-    selector = domain + strcspn(domain, " \t");
-    if (*selector)
-        *selector++ = '\0';
-    selector = cfg_strip(selector);
-    file = selector + strcspn(selector, " \t");
-    if (*file)
-        *file++ = '\0';
-    file = cfg_strip(file);
-    if (*selector == '\0' || *file == '\0')
-        return cfg_fail(p, "dkim_key must be DOMAIN SELECTOR FILE");
-    if (cfg_dkim_name(domain) < 0 || cfg_dkim_name(selector) < 0)
-        return cfg_fail(p, "dkim_key: bad domain or selector '%s %s'", domain, selector);
-    cfg_lower(domain);
+    char *domain, *selector, *file;
+    if (cfg_split_key_line(p, "dkim_key", value, &domain, &selector, &file) < 0)
+        return -1;
     for (size_t i = 0; i < r->dkim_key_count; i++)
         if (strcmp(r->dkim_keys[i].domain, domain) == 0 &&
             strcasecmp(r->dkim_keys[i].selector, selector) == 0)
             return cfg_fail(p, "dkim_key: %s %s is configured twice", domain, selector);
     r->dkim_keys = xrealloc(r->dkim_keys, (r->dkim_key_count + 1) * sizeof(*r->dkim_keys));
-    struct cfg_dkim_key *k = &r->dkim_keys[r->dkim_key_count++];
-    k->domain = xstrdup(domain);
-    k->selector = xstrdup(selector);
-    k->file = xstrdup(file);
-    k->line = p->line;
+    cfg_set_key_line(p, &r->dkim_keys[r->dkim_key_count++], domain, selector, file);
+    return 0;
+}
+
+/* cfg_parse_arc_key - the one ARC sealing key of a route (RFC 8617: one seal per hop) */
+static int cfg_parse_arc_key(struct cfg_parser *p, struct cfg_route *r, char *value)
+{
+    char *domain, *selector, *file;
+    if (r->arc_key.domain)
+        return cfg_fail(p, "arc_key is set twice in [route %s]: a hop adds one ARC set", r->name);
+    if (cfg_split_key_line(p, "arc_key", value, &domain, &selector, &file) < 0)
+        return -1;
+    cfg_set_key_line(p, &r->arc_key, domain, selector, file);
     return 0;
 }
 
@@ -131,6 +162,8 @@ static int cfg_route_dkim_key(struct cfg_parser *p, struct cfg_route *r, const c
     int n;
     if (strcmp(key, "dkim_key") == 0)
         return cfg_parse_dkim_key(p, r, value);
+    if (strcmp(key, "dkim_verify") == 0)
+        return cfg_parse_bool(p, key, value, &r->dkim_verify);
     if (strcmp(key, "dkim_canon") == 0) {
         /* "relaxed", "simple" or HEADER/BODY */
         char *body = strchr(value, '/');
@@ -180,6 +213,8 @@ int cfg_route_key(struct cfg_parser *p, struct cfg_route *r, const char *key, ch
     }
     if (strcmp(key, "rewrite_rcpt") == 0)
         return cfg_parse_bool(p, key, value, &r->rewrite_rcpt);
+    if (strcmp(key, "arc_key") == 0)
+        return cfg_parse_arc_key(p, r, value);
     if (strncmp(key, "dkim_", 5) == 0)
         return cfg_route_dkim_key(p, r, key, value);
     if (strcmp(key, "next_hop") == 0)
@@ -231,6 +266,9 @@ void cfg_route_cleanup(struct cfg_route *r)
         free(r->dkim_keys[k].file);
     }
     free(r->dkim_keys);
+    free(r->arc_key.domain);
+    free(r->arc_key.selector);
+    free(r->arc_key.file);
     for (size_t k = 0; k < r->dkim_remove_count; k++)
         free(r->dkim_remove_domains[k]);
     free(r->dkim_remove_domains);

@@ -20,11 +20,14 @@
 
 #include <event2/event.h>
 
+#include "arc.h"
 #include "dkim.h"
 #include "hdr.h"
+#include "keyfetch.h"
 #include "util.h"
 
 #define LIMIT_DKIM_KEY_FILE (64 * 1024) /* a PEM key of RSA-8192 is about 6 KiB */
+#define LIMIT_VERIFY_SIGNATURES 16     /* DKIM-Signature fields checked per message */
 
 struct signpool_domain {
     struct signpool_route *route;
@@ -41,14 +44,18 @@ struct signpool_route {
     struct signpool *pool; /* borrowed; NULL until attached */
     struct signpool_domain *domains;
     size_t domain_count;
+    int verify;               /* dkim_verify */
+    struct dkim_key *arc_key; /* NULL: the route does not seal */
+    char *authserv_id;        /* for ARC-Authentication-Results */
+    /* one sealer per worker, like the signers */
+    struct arc_sealer *sealers[CFG_MAX_DKIM_WORKERS];
 };
 
 struct signpool_job {
     struct signpool_job *next;
-    struct signpool_domain *dom;
-    const char *msg; /* borrowed until done runs */
-    size_t len;
-    long long now;
+    struct signpool_route *route;
+    struct signpool_req req; /* facts points into the job */
+    char facts[300];
     signpool_done_fn *done;
     void *arg;
     struct signpool_result res;
@@ -126,8 +133,22 @@ static int signpool_route_load(const struct coex_config *cfg, struct cfg_route *
     struct signpool_route *sr = xcalloc(1, sizeof(*sr));
     sr->pool = pool;
     sr->domains = xcalloc(r->dkim_key_count, sizeof(*sr->domains)); /* at most one per line */
+    sr->verify = r->dkim_verify;
+    sr->authserv_id = xstrdup(cfg->authserv_id ? cfg->authserv_id : cfg->hostname);
     r->dkim = sr;
     buf_init(&pem, LIMIT_DKIM_KEY_FILE);
+    if (r->arc_key.domain) {
+        const struct cfg_dkim_key *k = &r->arc_key;
+        char kerr[200];
+        line = k->line;
+        if (signpool_read_file(k->file, &pem, why, sizeof(why)) < 0)
+            goto fail_arc;
+        sr->arc_key = dkim_key_new(pem.data, pem.len, k->domain, k->selector, kerr, sizeof(kerr));
+        if (sr->arc_key == NULL) {
+            snprintf(why, sizeof(why), "%s: %s", k->file, kerr);
+            goto fail_arc;
+        }
+    }
     for (size_t i = 0; i < r->dkim_key_count; i++) {
         const struct cfg_dkim_key *k = &r->dkim_keys[i];
         struct signpool_domain *d = signpool_domain_of(sr, r, k->domain);
@@ -161,6 +182,10 @@ fail:
     buf_cleanup(&pem);
     snprintf(err, errlen, "%s:%lu: dkim_key: %s", cfg->source, line, why);
     return -1;
+fail_arc:
+    buf_cleanup(&pem);
+    snprintf(err, errlen, "%s:%lu: arc_key: %s", cfg->source, line, why);
+    return -1;
 }
 
 /* signpool_keys_load - every route with dkim_key lines */
@@ -168,7 +193,7 @@ int signpool_keys_load(struct coex_config *cfg, struct signpool *pool, char *err
 {
     for (size_t i = 0; i < cfg->route_count; i++) {
         struct cfg_route *r = &cfg->routes[i];
-        if (r->dkim_key_count == 0)
+        if (r->dkim_key_count == 0 && r->arc_key.domain == NULL && !r->dkim_verify)
             continue;
         if (signpool_route_load(cfg, r, pool, err, errlen) < 0)
             goto fail;
@@ -201,6 +226,10 @@ void signpool_keys_free(struct coex_config *cfg)
                 dkim_key_free(d->keys[n]);
             free(d->name);
         }
+        for (size_t w = 0; w < CFG_MAX_DKIM_WORKERS; w++)
+            arc_sealer_free(sr->sealers[w]);
+        dkim_key_free(sr->arc_key);
+        free(sr->authserv_id);
         free(sr->domains);
         free(sr);
         cfg->routes[i].dkim = NULL;
@@ -218,34 +247,134 @@ struct signpool_domain *signpool_find(const struct cfg_route *route, const char 
     return NULL;
 }
 
-/* signpool_sign - one job, on worker w */
-static void signpool_sign(struct signpool_worker *w, struct signpool_job *job)
+/* signpool_body_hash - the body of msg[0..len) hashed with canon on worker w */
+static int signpool_body_hash(struct signpool_worker *w, enum dkim_canon canon, const char *msg,
+                              size_t len, struct dkim_body_hash *out)
 {
-    struct signpool_domain *d = job->dom;
-    struct signpool_result *res = &job->res;
-    struct dkim_body_hash body_hash;
     size_t header_end, body_off;
-
-    if (d->signers[w->index] == NULL) {
-        d->signers[w->index] =
-            dkim_signer_new(d->keys, d->key_count, &d->opts, res->err, sizeof(res->err));
-        if (d->signers[w->index] == NULL)
-            return;
-    }
-    struct dkim_signer *signer = d->signers[w->index];
-    enum dkim_canon canon = dkim_signer_body_canon(signer);
     if (w->body[canon] == NULL)
         w->body[canon] = dkim_body_new(canon);
-    hdr_split(job->msg, job->len, &header_end, &body_off);
-    dkim_body_update(w->body[canon], job->msg + body_off, job->len - body_off);
-    if (dkim_body_final(w->body[canon], &body_hash) < 0) {
-        snprintf(res->err, sizeof(res->err), "body hash failed");
-        return;
+    hdr_split(msg, len, &header_end, &body_off);
+    dkim_body_update(w->body[canon], msg + body_off, len - body_off);
+    return dkim_body_final(w->body[canon], out);
+}
+
+/*
+ * signpool_verify - the DKIM signatures and the ARC chain of the message as
+ * received, against the keys from DNS; the results text (RFC 8601 resinfo
+ * list) into res->auth. A signature whose key was not found is permerror,
+ * one whose lookup failed temporarily temperror (RFC 6376 §6.1.2).
+ */
+static void signpool_verify(const struct signpool_req *q, struct arc_chain *chain,
+                            struct signpool_result *res)
+{
+    struct dkim_result results[LIMIT_VERIFY_SIGNATURES];
+    const char *status[LIMIT_VERIFY_SIGNATURES];
+    size_t count = 0, nkeys = 0;
+    struct dkim_pubkey *const *keys = keyfetch_keys(q->keys, &nkeys);
+    struct buf text;
+    buf_init(&text, sizeof(res->auth) - 1);
+    if (dkim_verify(q->orig, q->orig_len, keys, nkeys, q->now, results, LIMIT_VERIFY_SIGNATURES,
+                    &count) < 0)
+        count = 0;
+    for (size_t i = 0; i < count; i++) {
+        status[i] = NULL;
+        if (results[i].status != DKIM_NEUTRAL)
+            continue;
+        const char *why = NULL;
+        enum keyfetch_status ks =
+            keyfetch_status(q->keys, results[i].domain, results[i].selector, &why);
+        status[i] = ks == KEYFETCH_TEMPFAIL ? "temperror" : "permerror";
+        if (why && *why)
+            snprintf(results[i].reason, sizeof(results[i].reason), "%s", why);
     }
-    if (dkim_sign_header(signer, job->msg, header_end, &body_hash, job->now, &res->fields, res->err,
-                         sizeof(res->err)) < 0)
-        return;
+    if (arc_chain_validate(q->orig, q->orig_len, keys, nkeys, q->now, chain) < 0) {
+        memset(chain, 0, sizeof(*chain));
+        chain->cv = ARC_CV_FAIL;
+        snprintf(chain->reason, sizeof(chain->reason), "the chain cannot be read");
+    }
+    if (arc_results_text(results, count, status, chain, &text) < 0 ||
+        (q->facts && buf_printf(&text, " (%s)", q->facts) < 0)) {
+        /* too long for the log line and the field: keep what fitted */
+    }
+    snprintf(res->auth, sizeof(res->auth), "%s", text.data ? text.data : "dkim=none");
+    buf_cleanup(&text);
+}
+
+/* signpool_work - one job, on worker w: verify, sign, seal */
+static void signpool_work(struct signpool_worker *w, struct signpool_job *job)
+{
+    struct signpool_route *sr = job->route;
+    const struct signpool_req *q = &job->req;
+    struct signpool_result *res = &job->res;
+    struct signpool_domain *d = q->dom;
+    struct arc_chain chain;
+    struct dkim_body_hash relaxed, hash;
+    struct buf dkim_fields, sealed_hdr;
+    size_t header_end, body_off;
+    int have_relaxed = 0;
+
+    memset(&chain, 0, sizeof(chain));
+    buf_init(&dkim_fields, (size_t)LIMIT_DKIM_FIELD * LIMIT_DKIM_KEYS);
+    buf_init(&sealed_hdr, (size_t)LIMIT_DKIM_FIELD * LIMIT_DKIM_KEYS + LIMIT_DKIM_HEADER_BLOCK);
+    if (q->orig && q->keys)
+        signpool_verify(q, &chain, res);
+    hdr_split(q->msg, q->len, &header_end, &body_off);
+    if (d) {
+        if (d->signers[w->index] == NULL) {
+            d->signers[w->index] =
+                dkim_signer_new(d->keys, d->key_count, &d->opts, res->err, sizeof(res->err));
+            if (d->signers[w->index] == NULL)
+                goto done;
+        }
+        struct dkim_signer *signer = d->signers[w->index];
+        enum dkim_canon canon = dkim_signer_body_canon(signer);
+        if (signpool_body_hash(w, canon, q->msg, q->len, &hash) < 0) {
+            snprintf(res->err, sizeof(res->err), "body hash failed");
+            goto done;
+        }
+        if (canon == DKIM_CANON_RELAXED) {
+            relaxed = hash;
+            have_relaxed = 1;
+        }
+        if (dkim_sign_header(signer, q->msg, header_end, &hash, q->now, &dkim_fields, res->err,
+                             sizeof(res->err)) < 0)
+            goto done;
+        snprintf(res->info, sizeof(res->info), "%s", d->info);
+    }
+    if (sr->arc_key && q->orig && q->keys) {
+        char err[160];
+        struct arc_sealer *sealer = sr->sealers[w->index];
+        if (sealer == NULL)
+            sealer = sr->sealers[w->index] = arc_sealer_new(sr->arc_key, NULL, err, sizeof(err));
+        if (sealer == NULL)
+            snprintf(res->arc, sizeof(res->arc), "not sealed: %s", err);
+        else if (!chain.sealable)
+            snprintf(res->arc, sizeof(res->arc), "not sealed: %s", chain.reason);
+        else if (!have_relaxed &&
+                 signpool_body_hash(w, DKIM_CANON_RELAXED, q->msg, q->len, &relaxed) < 0)
+            snprintf(res->arc, sizeof(res->arc), "not sealed: body hash failed");
+        else if (buf_append(&sealed_hdr, dkim_fields.data, dkim_fields.len) < 0 ||
+                 buf_append(&sealed_hdr, q->msg, header_end) < 0)
+            snprintf(res->arc, sizeof(res->arc), "not sealed: header too large");
+        else if (arc_seal(sealer, sealed_hdr.data, sealed_hdr.len, &relaxed, &chain,
+                          sr->authserv_id, res->auth, q->now, &res->fields, err,
+                          sizeof(err)) < 0) {
+            buf_reset(&res->fields);
+            snprintf(res->arc, sizeof(res->arc), "not sealed: %s", err);
+        } else
+            snprintf(res->arc, sizeof(res->arc), "sealed i=%d cv=%s d=%s s=%s",
+                     chain.instance + 1, arc_cv_name(chain.cv), dkim_key_domain(sr->arc_key),
+                     dkim_key_selector(sr->arc_key));
+    }
+    if (buf_append(&res->fields, dkim_fields.data, dkim_fields.len) < 0) {
+        snprintf(res->err, sizeof(res->err), "signature fields too large");
+        goto done;
+    }
     res->ok = 1;
+done:
+    buf_cleanup(&dkim_fields);
+    buf_cleanup(&sealed_hdr);
 }
 
 /* signpool_worker_main - take jobs until the pool stops */
@@ -265,7 +394,7 @@ static void *signpool_worker_main(void *arg)
             pool->queue_tail = NULL;
         pthread_mutex_unlock(&pool->lock);
 
-        signpool_sign(w, job);
+        signpool_work(w, job);
 
         pthread_mutex_lock(&pool->lock);
         job->next = NULL;
@@ -371,22 +500,33 @@ void signpool_free(struct signpool *pool)
     free(pool);
 }
 
+int signpool_route_has_pool(const struct cfg_route *route)
+{
+    return route->dkim && route->dkim->pool;
+}
+
 /* signpool_submit - queue a job for the next free worker */
-int signpool_submit(struct signpool_domain *dom, const char *msg, size_t len, long long now,
+int signpool_submit(const struct cfg_route *route, const struct signpool_req *req,
                     signpool_done_fn *done, void *arg)
 {
-    struct signpool *pool = dom->route->pool;
-    if (pool == NULL)
+    struct signpool_route *sr = route->dkim;
+    if (sr == NULL || sr->pool == NULL)
         return -1;
+    struct signpool *pool = sr->pool;
     struct signpool_job *job = xcalloc(1, sizeof(*job));
-    job->dom = dom;
-    job->msg = msg;
-    job->len = len;
-    job->now = now;
+    job->route = sr;
+    job->req = *req;
+    if (req->facts) {
+        snprintf(job->facts, sizeof(job->facts), "%s", req->facts);
+        job->req.facts = job->facts;
+    }
+    if (!sr->verify || req->keys == NULL) {
+        job->req.orig = NULL;
+        job->req.keys = NULL;
+    }
     job->done = done;
     job->arg = arg;
-    buf_init(&job->res.fields, (size_t)LIMIT_DKIM_FIELD * LIMIT_DKIM_KEYS);
-    snprintf(job->res.info, sizeof(job->res.info), "%s", dom->info);
+    buf_init(&job->res.fields, (size_t)LIMIT_DKIM_FIELD * (LIMIT_DKIM_KEYS + 3));
     pthread_mutex_lock(&pool->lock);
     if (pool->queue_tail)
         pool->queue_tail->next = job;

@@ -20,7 +20,14 @@
  * while DATA arrives would not save memory, and hashing on the worker keeps
  * that CPU off the loop too.
  *
- * Does not: read DNS, verify signatures, or touch sessions or the spool.
+ * Verification and ARC (RFC 8617): a route with dkim_verify hands the
+ * message as received and the keys its signatures name (keyfetch.h, fetched
+ * on the loop) too; the worker verifies every DKIM-Signature and the ARC
+ * chain, and when the route has an arc_key, adds one ARC set over the
+ * rewritten and signed message whose ARC-Authentication-Results carry those
+ * results (docs/arc.md).
+ *
+ * Does not: read DNS, or touch sessions or the spool.
  */
 #ifndef COEX_SIGNPOOL_H
 #define COEX_SIGNPOOL_H
@@ -33,27 +40,38 @@
 struct event_base;
 struct signpool;        /* the worker threads */
 struct signpool_domain; /* one route's keys for one signing domain */
+struct keyfetch;        /* keyfetch.h */
 
 /* the outcome of one job, borrowed by the callback */
 struct signpool_result {
-    int ok;            /* 1: fields holds the signatures */
-    struct buf fields; /* DKIM-Signature fields, CRLF-terminated, to put on top */
-    char info[256];    /* "d=D s=S a=A[, s=S a=A]" for the log */
+    int ok;            /* 1: fields holds what to put on top (maybe nothing) */
+    struct buf fields; /* the ARC set, then the DKIM-Signature fields, CRLF-terminated */
+    char info[256];    /* signed: "d=D s=S a=A[, s=S a=A]"; empty when not signed */
+    char auth[768];    /* verified: the results ("dkim=pass header.d=...; arc=none"), else empty */
+    char arc[256];     /* sealed: "i=N cv=C d=D s=S"; not sealed: "not sealed: reason"; else empty */
     char err[160];     /* why not, when ok is 0 */
 };
 
-/*
- * signpool_done_fn - runs on the event loop when the job is done; res is
- * NULL when the pool was freed before the job ran (shutdown): the caller
- * only releases what it holds
- */
+/* one message's work: verify what arrived, sign and seal what goes out */
+struct signpool_req {
+    struct signpool_domain *dom; /* DKIM keys for the rewritten From domain, or NULL */
+    const char *msg;             /* the rewritten message, CRLF line ends (borrowed until done) */
+    size_t len;
+    const char *orig; /* the message as received (borrowed until done); NULL: verify nothing */
+    size_t orig_len;
+    const struct keyfetch *keys; /* orig's signing keys from DNS (borrowed until done) */
+    const char *facts;           /* appended to the results as a comment, or NULL (copied) */
+    long long now;
+};
+
 typedef void signpool_done_fn(void *arg, const struct signpool_result *res);
 
 /*
- * signpool_keys_load - read and check the key file of every dkim_key line of
- * every route of cfg (RSA of 2048 bits or more, or Ed25519) and set
- * route->dkim; pool (borrowed, may be NULL: coexd -t) is where those
- * routes' messages will be signed. -1 with "FILE:LINE: reason" in err;
+ * signpool_keys_load - read and check the key file of every dkim_key and
+ * arc_key line of every route of cfg (RSA of 2048 bits or more, or Ed25519)
+ * and set route->dkim for every route that signs, seals or verifies; pool
+ * (borrowed, may be NULL: coexd -t) is where those routes' messages will be
+ * handled. -1 with "FILE:LINE: reason" in err;
  * then nothing stays loaded.
  */
 int signpool_keys_load(struct coex_config *cfg, struct signpool *pool, char *err, size_t errlen);
@@ -85,13 +103,15 @@ struct signpool *signpool_new(struct event_base *base, int workers, char *err, s
  */
 void signpool_free(struct signpool *pool);
 
+/* signpool_route_has_pool - 1 when route has keys or verifies, and a pool to run on */
+int signpool_route_has_pool(const struct cfg_route *route);
+
 /*
- * signpool_submit - sign msg[0..len) (borrowed until done runs: the whole
- * message, CRLF line ends) with the keys of dom at time now. done(arg, res)
- * runs later on the event loop, never from inside this call. -1 when dom's
- * route has no pool.
+ * signpool_submit - run req (copied; what it points to borrowed until done
+ * runs) on the pool of route. done(arg, res) runs later on the event loop,
+ * never from inside this call. -1 when the route has no pool.
  */
-int signpool_submit(struct signpool_domain *dom, const char *msg, size_t len, long long now,
+int signpool_submit(const struct cfg_route *route, const struct signpool_req *req,
                     signpool_done_fn *done, void *arg);
 
 #endif

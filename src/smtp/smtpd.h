@@ -30,6 +30,7 @@
 
 struct event_base;
 struct qmgr;
+struct dnstxt;
 struct smtpd_server;
 
 /* what every session of one daemon shares; coexd owns it */
@@ -39,6 +40,7 @@ struct smtpd_env {
     struct spool *spool;
     struct qmgr *qmgr;
     struct dir_snapshot *dir; /* current directory; sessions take references */
+    struct dnstxt *dnstxt;    /* DKIM/ARC key lookups (dkim_verify routes); may be NULL */
     unsigned long sessions;   /* open sessions */
     int stopping;             /* SIGTERM: refuse new transactions */
 };

@@ -17,6 +17,17 @@
  * its message is dropped, not queued. Earlier DKIM-Signature fields stay,
  * except those whose d= the route lists in dkim_remove_target_signatures
  * (the rewrite broke them).
+ *
+ * Verification and ARC (RFC 6376 §6, RFC 8617): on a route with
+ * dkim_verify, the keys that the arrived DKIM-Signature and ARC fields name
+ * are first fetched from DNS (keyfetch.h, on the loop, cached); then the
+ * pool verifies the message as received, and seals the rewritten one when
+ * the route has an arc_key. A key lookup that fails is a result
+ * (temperror/permerror in the ARC-Authentication-Results), not a refusal.
+ *
+ * Stages of a struct smtpd_commit: fetching keys (kf pending), in the pool
+ * (out and orig read by a worker), committing (spool). Only the first can
+ * be cancelled; in the others a client that leaves just loses its reply.
  */
 #include <stdio.h>
 #include <stdlib.h>
@@ -29,6 +40,7 @@
 
 #include "dkim.h"
 #include "hdr.h"
+#include "keyfetch.h"
 #include "log.h"
 #include "qmgr.h"
 #include "rewrite.h"
@@ -38,13 +50,16 @@
 /* the field coexd adds to recognise its own messages coming back (loop guard) */
 #define SMTPD_LOOP_FIELD "X-Coex-Loop"
 
-/* a message on its way: being signed (out holds it), then being committed */
+/* a message on its way: its keys fetched, then signed (out holds it), then committed */
 struct smtpd_commit {
     struct smtpd_session *sess; /* NULL once the client went away */
     struct spool_msg *msg;
     struct qmgr *qmgr;
     struct spool *spool;
-    struct buf out; /* while signing: the message the signpool job reads */
+    struct buf out;      /* in the pool: the rewritten message the job reads */
+    struct buf orig;     /* in the pool: the message as received, to verify */
+    struct keyfetch *kf; /* the keys of orig's signatures; NULL: not verified */
+    int fetching;        /* kf is still looking up: nothing else is set yet */
 };
 
 /* smtpd_data_begin - first byte of DATA is at the start of a line */
@@ -94,8 +109,13 @@ static void smtpd_count_fields(const char *msg, size_t len, const char *marker, 
 /* smtpd_commit_free - a message done with (queued or not) */
 static void smtpd_commit_free(struct smtpd_commit *c)
 {
+    if (c->fetching)
+        keyfetch_cancel(c->kf);
+    else
+        keyfetch_free(c->kf);
     spool_msg_free(c->msg);
     buf_cleanup(&c->out);
+    buf_cleanup(&c->orig);
     free(c);
 }
 
@@ -128,7 +148,13 @@ static void smtpd_commit_cb(void *arg, int ok)
 /* smtpd_commit_detach - the session ends while its message is being committed */
 void smtpd_commit_detach(struct smtpd_session *s)
 {
-    if (s->commit)
+    if (s->commit && s->commit->fetching) {
+        log_info("connector=%s client=[%s]: the client left during the key lookup: message "
+                 "not queued",
+                 s->conn->name, s->client_ip);
+        smtpd_commit_free(s->commit); /* no callback will come */
+    }
+    else if (s->commit)
         s->commit->sess = NULL;
     s->commit = NULL;
 }
@@ -353,7 +379,7 @@ static struct signpool_domain *smtpd_signing_domain(const struct cfg_route *rout
     return dom;
 }
 
-/* smtpd_signed_cb - on the loop: the signatures are made (or not); spool the message */
+/* smtpd_signed_cb - on the loop: verified, signed, sealed (or not); spool the message */
 static void smtpd_signed_cb(void *arg, const struct signpool_result *res)
 {
     struct smtpd_commit *c = arg;
@@ -369,6 +395,8 @@ static void smtpd_signed_cb(void *arg, const struct signpool_result *res)
         smtpd_commit_free(c);
         return;
     }
+    if (res->auth[0])
+        log_info("%s: auth: %s", id, res->auth);
     if (!res->ok) {
         log_error("%s: dkim: signing failed (%s): message not accepted", id, res->err);
         smtpd_reply(s, "451 4.3.0 Error: DKIM signing failed; try again later");
@@ -376,7 +404,10 @@ static void smtpd_signed_cb(void *arg, const struct signpool_result *res)
         smtpd_resume(s);
         return;
     }
-    log_info("%s: dkim: signed %s", id, res->info);
+    if (res->info[0])
+        log_info("%s: dkim: signed %s", id, res->info);
+    if (res->arc[0])
+        log_info("%s: arc: %s", id, res->arc);
     buf_init(&signed_msg, res->fields.len + c->out.len);
     if (buf_append(&signed_msg, res->fields.data, res->fields.len) < 0 ||
         buf_append(&signed_msg, c->out.data, c->out.len) < 0) {
@@ -387,9 +418,98 @@ static void smtpd_signed_cb(void *arg, const struct signpool_result *res)
         return;
     }
     buf_cleanup(&c->out);
+    buf_cleanup(&c->orig);
     if (smtpd_spool(s, c, signed_msg.data, signed_msg.len) < 0)
         smtpd_resume(s);
     buf_cleanup(&signed_msg);
+}
+
+/*
+ * smtpd_accept - rewrite, then sign/verify/seal on the pool or spool
+ * directly. c (may be NULL) holds the fetched keys of a verifying route and
+ * is taken over. The transaction is over when this returns.
+ */
+static void smtpd_accept(struct smtpd_session *s, struct smtpd_commit *c)
+{
+    const struct coex_config *cfg = s->env->cfg;
+    struct smtpd_tx *tx = &s->tx;
+    const struct cfg_route *route = s->conn->route;
+    struct spool_msg *m = xcalloc(1, sizeof(*m));
+    struct buf out;
+    buf_init(&out, (size_t)cfg->message_size_limit + (size_t)cfg->header_size_limit + 4096);
+    m->id = spool_new_id(s->env->spool);
+    m->arrival = time(NULL);
+    m->route = xstrdup(route->name);
+    m->envid = tx->envid ? xstrdup(tx->envid) : NULL;
+    m->ret_full = tx->ret_full;
+    m->rcpt_count = tx->rcpt_count;
+    m->rcpts = xcalloc(tx->rcpt_count, sizeof(*m->rcpts));
+    for (size_t i = 0; i < tx->rcpt_count; i++) {
+        m->rcpts[i].orcpt = tx->rcpts[i].orcpt ? xstrdup(tx->rcpts[i].orcpt) : NULL;
+        m->rcpts[i].notify = tx->rcpts[i].notify;
+    }
+    char id[SPOOL_ID_SIZE];
+    spool_format_id(m->id, id);
+    log_info("%s: client=[%s], connector=%s%s%s", id, s->client_ip, s->conn->name,
+             s->tls ? ", tls=" : "", s->tls ? s->tls_info : "");
+    if (c == NULL)
+        c = xcalloc(1, sizeof(*c));
+    c->sess = s;
+    c->msg = m;
+    c->qmgr = s->env->qmgr;
+    c->spool = s->env->spool;
+    if (smtpd_build(s, m, &out, route) < 0) {
+        smtpd_commit_free(c);
+        buf_cleanup(&out);
+        return;
+    }
+    struct signpool_domain *dom = smtpd_signing_domain(route, id, &out);
+    if (dom || c->kf) {
+        char facts[300];
+        snprintf(facts, sizeof(facts), "connector %s, client [%s]%s%s", s->conn->name,
+                 s->client_ip, s->tls ? ", " : "", s->tls ? s->tls_info : "");
+        c->out = out; /* the job reads it until smtpd_signed_cb */
+        if (c->kf) {
+            c->orig = tx->msg; /* moved: the job reads it too */
+            buf_init(&tx->msg, c->orig.limit);
+        }
+        struct signpool_req req = {dom,       c->out.data,  c->out.len,
+                                   c->kf ? c->orig.data : NULL,
+                                   c->orig.len, c->kf,     facts, (long long)time(NULL)};
+        if (signpool_submit(route, &req, smtpd_signed_cb, c) == 0) {
+            smtpd_tx_reset(s);
+            s->commit = c;
+            s->waiting = 1;
+            bufferevent_disable(s->bev, EV_READ);
+            return;
+        }
+        log_error("%s: dkim: no signing pool for route %s: message not accepted", id, route->name);
+        smtpd_reply(s, "451 4.3.0 Error: DKIM signing unavailable; try again later");
+        smtpd_commit_free(c);
+        smtpd_tx_reset(s);
+        return;
+    }
+    int rc = smtpd_spool(s, c, out.data, out.len);
+    buf_cleanup(&out);
+    smtpd_tx_reset(s);
+    if (rc == 0) {
+        s->waiting = 1;
+        bufferevent_disable(s->bev, EV_READ);
+    }
+}
+
+/* smtpd_keys_cb - on the loop: the keys of the arrived signatures are looked up */
+static void smtpd_keys_cb(void *arg, struct keyfetch *kf)
+{
+    struct smtpd_commit *c = arg;
+    struct smtpd_session *s = c->sess; /* set: a session that leaves cancels the lookup */
+    c->kf = kf;
+    c->fetching = 0;
+    s->commit = NULL;
+    s->waiting = 0;
+    smtpd_accept(s, c);
+    if (s->commit == NULL) /* refused or replied: nothing in flight */
+        smtpd_resume(s);
 }
 
 /* smtpd_message_end - a DATA message or a BDAT chunk is complete */
@@ -450,57 +570,24 @@ void smtpd_message_end(struct smtpd_session *s)
                      loop ? "loop" : "hop limit");
         return;
     }
-
-    struct spool_msg *m = xcalloc(1, sizeof(*m));
-    struct buf out;
-    buf_init(&out, (size_t)cfg->message_size_limit + (size_t)cfg->header_size_limit + 4096);
-    m->id = spool_new_id(s->env->spool);
-    m->arrival = time(NULL);
-    m->route = xstrdup(route->name);
-    m->envid = tx->envid ? xstrdup(tx->envid) : NULL;
-    m->ret_full = tx->ret_full;
-    m->rcpt_count = tx->rcpt_count;
-    m->rcpts = xcalloc(tx->rcpt_count, sizeof(*m->rcpts));
-    for (size_t i = 0; i < tx->rcpt_count; i++) {
-        m->rcpts[i].orcpt = tx->rcpts[i].orcpt ? xstrdup(tx->rcpts[i].orcpt) : NULL;
-        m->rcpts[i].notify = tx->rcpts[i].notify;
-    }
-    char id[SPOOL_ID_SIZE];
-    spool_format_id(m->id, id);
-    log_info("%s: client=[%s], connector=%s%s%s", id, s->client_ip, s->conn->name,
-             s->tls ? ", tls=" : "", s->tls ? s->tls_info : "");
-    if (smtpd_build(s, m, &out, route) < 0) {
-        spool_msg_free(m);
-        buf_cleanup(&out);
+    if (!route->dkim_verify) {
+        smtpd_accept(s, NULL);
         return;
     }
-    struct smtpd_commit *c = xcalloc(1, sizeof(*c));
-    c->sess = s;
-    c->msg = m;
-    c->qmgr = s->env->qmgr;
-    c->spool = s->env->spool;
-    struct signpool_domain *dom = smtpd_signing_domain(route, id, &out);
-    if (dom) {
-        c->out = out; /* the job reads it until smtpd_signed_cb */
-        if (signpool_submit(dom, c->out.data, c->out.len, (long long)time(NULL), smtpd_signed_cb,
-                            c) == 0) {
-            smtpd_tx_reset(s);
-            s->commit = c;
-            s->waiting = 1;
-            bufferevent_disable(s->bev, EV_READ);
-            return;
-        }
-        log_error("%s: dkim: no signing pool for route %s: message not accepted", id, route->name);
-        smtpd_reply(s, "451 4.3.0 Error: DKIM signing unavailable; try again later");
-        smtpd_commit_free(c);
+    if (s->env->dnstxt == NULL || !signpool_route_has_pool(route)) {
+        log_error("connector=%s client=[%s]: route %s verifies DKIM but coexd has no resolver "
+                  "or pool (restart coexd after enabling dkim_verify)",
+                  s->conn->name, s->client_ip, route->name);
+        smtpd_reply(s, "451 4.3.0 Error: DKIM verification unavailable; try again later");
         smtpd_tx_reset(s);
         return;
     }
-    int rc = smtpd_spool(s, c, out.data, out.len);
-    buf_cleanup(&out);
-    smtpd_tx_reset(s);
-    if (rc == 0) {
-        s->waiting = 1;
-        bufferevent_disable(s->bev, EV_READ);
-    }
+    /* fetch the keys first; the session reads nothing until smtpd_keys_cb */
+    struct smtpd_commit *c = xcalloc(1, sizeof(*c));
+    c->sess = s;
+    c->fetching = 1;
+    c->kf = keyfetch_start(s->env->dnstxt, tx->msg.data, header_end, smtpd_keys_cb, c);
+    s->commit = c;
+    s->waiting = 1;
+    bufferevent_disable(s->bev, EV_READ);
 }
