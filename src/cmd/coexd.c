@@ -386,6 +386,10 @@ int main(int argc, char **argv)
     if (coexd_check_routes(d.cfg) < 0 || coexd_tls_contexts(d.cfg, d.ssl_ctx) < 0)
         goto done;
     if (check_only) {
+        /* dns_resolver is checked by making the resolver (no query is sent) */
+        if (coexd_needs_dns(d.cfg) &&
+            ((d.base = event_base_new()) == NULL || coexd_start_dns(&d, d.cfg) < 0))
+            goto done;
         printf("%s: configuration ok (%zu connector(s), %zu route(s))\n", d.cfg->source,
                d.cfg->connector_count, d.cfg->route_count);
         rc = 0;

@@ -587,6 +587,14 @@ void smtpd_message_end(struct smtpd_session *s)
     c->sess = s;
     c->fetching = 1;
     c->kf = keyfetch_start(s->env->dnstxt, tx->msg.data, header_end, smtpd_keys_cb, c);
+    if (c->kf == NULL) {
+        free(c);
+        log_error("connector=%s client=[%s]: cannot start the key lookup", s->conn->name,
+                  s->client_ip);
+        smtpd_reply(s, "451 4.3.0 Error: DKIM verification unavailable; try again later");
+        smtpd_tx_reset(s);
+        return;
+    }
     s->commit = c;
     s->waiting = 1;
     bufferevent_disable(s->bev, EV_READ);

@@ -314,3 +314,22 @@ def test_arc_key_without_verification_is_a_config_error(tmp_path, keys):
                        timeout=30)
     assert p.returncode != 0
     assert "arc_key needs dkim_verify" in p.stderr + p.stdout
+
+
+@pytest.mark.parametrize("value", ["not-an-address", "127.0.0.1:99999", "[::1"])
+def test_bad_dns_resolver_is_a_config_error(tmp_path, keys, value):
+    conf = tmp_path / "coex.conf"
+    conf.write_text(config(2525, 2526, 53, keys).replace("dns_resolver = 127.0.0.1:53",
+                                                         f"dns_resolver = {value}"))
+    p = subprocess.run([COEXD, "-t", "-c", str(conf)], capture_output=True, text=True,
+                       timeout=30)
+    assert p.returncode != 0, p.stdout
+    assert "dns_resolver" in p.stderr, p.stderr
+
+
+def test_good_config_with_arc_passes_check(tmp_path, keys):
+    conf = tmp_path / "coex.conf"
+    conf.write_text(config(2525, 2526, 53, keys))
+    p = subprocess.run([COEXD, "-t", "-c", str(conf)], capture_output=True, text=True,
+                       timeout=30)
+    assert p.returncode == 0, p.stderr
