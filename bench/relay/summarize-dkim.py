@@ -15,7 +15,10 @@ run) and prints, per scenario (sessions):
      coexd-nosign) against one signature's cost, and the throughput with
      signing against the "RSA floor" 1 / (1/R_nosign + t_sign), the rate left
      if every message took one signature's time longer on one serial path
-     (the most lenient reading: two cores could hide half of it)
+     (the most lenient reading: two cores could hide half of it), and the
+     "CPU ceiling" N / (M + t): N CPUs, M the machine's CPU per message without
+     signing (relay, load generator, sink, everything), t one signature: the
+     rate if the whole machine were CPU-bound and signing added exactly t
 
   ./summarize-dkim.py RESULTS_DIR [--since ISO-TIME]
 """
@@ -176,8 +179,9 @@ def main():
     print("| sessions | coexd-sign ÷ postfix+opendkim, e2e (target ≥ 5×) "
           "| CPU/msg, postfix+opendkim ÷ coexd-sign | coexd: CPU/msg added by signing "
           "| one RSA-2048 signature (openssl) / signed message (dkim bench) | added CPU ÷ signature cost "
-          "| coexd e2e: nosign → sign | RSA floor 1/(1/R + t) | sign ÷ floor (target ≥ 1) |")
-    print("|---:|---|---:|---:|---|---|---|---:|---|")
+          "| coexd e2e: nosign → sign | RSA floor 1/(1/R + t) | sign ÷ floor (target ≥ 1) "
+          "| CPU ceiling N/(M + t) | sign ÷ ceiling |")
+    print("|---:|---|---:|---:|---|---|---|---:|---|---:|---:|")
     for conc in sorted({k[0] for k in summary}):
         s, ns, po = (summary.get((conc, x)) for x in ("coexd-sign", "coexd-nosign", "postfix-opendkim"))
         if not s:
@@ -190,9 +194,11 @@ def main():
         cpus = "-" if cpu_ratio is None else f"{cpu_ratio:.0f}×"
         dratio = "-" if delta is None or not t_rsa else f"{delta / t_rsa:.2f} / {delta / t_bench:.2f}"
         drop = "-" if not ns else f"{100 * s['e2e'] / ns['e2e']:.0f} %"
+        ceil = (1000.0 * ns["ncpu"] / (ns["mcpu"] + t_rsa)) if ns and ns["mcpu"] and ns["ncpu"] and t_rsa else None
+        cs = "-" if ceil is None else f"{s['e2e'] / ceil:.2f}"
         fl = "-" if floor is None else f"**{s['e2e'] / floor:.2f}** " + ("✔" if s["e2e"] >= floor else "✘")
         print(f"| {conc} | {r5s} | {cpus} | {f3(delta)} ms | {f3(t_rsa)} ms / {f3(t_bench)} ms | {dratio} "
-              f"| {f0(ns and ns['e2e'])} → {f0(s['e2e'])} ({drop}) | {f0(floor)} | {fl} |")
+              f"| {f0(ns and ns['e2e'])} → {f0(s['e2e'])} ({drop}) | {f0(floor)} | {fl} | {f0(ceil)} | {cs} |")
     if bad:
         print("\nRuns not counted (status not ok):\n")
         for r in bad:
