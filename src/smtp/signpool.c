@@ -247,11 +247,19 @@ struct signpool_domain *signpool_find(const struct cfg_route *route, const char 
     return NULL;
 }
 
-/* signpool_body_hash - the body of msg[0..len) hashed with canon on worker w */
-static int signpool_body_hash(struct signpool_worker *w, enum dkim_canon canon, const char *msg,
-                              size_t len, struct dkim_body_hash *out)
+/*
+ * signpool_body_hash - the body hash of q's message with canon: the one made
+ * while the body streamed in, else hashed here on worker w
+ */
+static int signpool_body_hash(struct signpool_worker *w, enum dkim_canon canon,
+                              const struct signpool_req *q, struct dkim_body_hash *out)
 {
-    size_t header_end, body_off;
+    const char *msg = q->msg;
+    size_t len = q->len, header_end, body_off;
+    if (q->body_mask & (1u << canon)) {
+        *out = q->body[canon];
+        return 0;
+    }
     if (w->body[canon] == NULL)
         w->body[canon] = dkim_body_new(canon);
     hdr_split(msg, len, &header_end, &body_off);
@@ -329,7 +337,7 @@ static void signpool_work(struct signpool_worker *w, struct signpool_job *job)
         }
         struct dkim_signer *signer = d->signers[w->index];
         enum dkim_canon canon = dkim_signer_body_canon(signer);
-        if (signpool_body_hash(w, canon, q->msg, q->len, &hash) < 0) {
+        if (signpool_body_hash(w, canon, q, &hash) < 0) {
             snprintf(res->err, sizeof(res->err), "body hash failed");
             goto done;
         }
@@ -352,7 +360,7 @@ static void signpool_work(struct signpool_worker *w, struct signpool_job *job)
         else if (!chain.sealable)
             snprintf(res->arc, sizeof(res->arc), "not sealed: %s", chain.reason);
         else if (!have_relaxed &&
-                 signpool_body_hash(w, DKIM_CANON_RELAXED, q->msg, q->len, &relaxed) < 0)
+                 signpool_body_hash(w, DKIM_CANON_RELAXED, q, &relaxed) < 0)
             snprintf(res->arc, sizeof(res->arc), "not sealed: body hash failed");
         else if (buf_append(&sealed_hdr, dkim_fields.data, dkim_fields.len) < 0 ||
                  buf_append(&sealed_hdr, q->msg, header_end) < 0)
@@ -498,6 +506,20 @@ void signpool_free(struct signpool *pool)
     pthread_cond_destroy(&pool->cond);
     pthread_mutex_destroy(&pool->lock);
     free(pool);
+}
+
+unsigned signpool_body_canons(const struct cfg_route *route)
+{
+    const struct signpool_route *sr = route->dkim;
+    unsigned mask = 0;
+    if (sr == NULL || sr->pool == NULL)
+        return 0;
+    if (sr->domain_count)
+        mask |= 1u << (route->dkim_body_canon == CFG_CANON_SIMPLE ? DKIM_CANON_SIMPLE
+                                                                   : DKIM_CANON_RELAXED);
+    if (sr->arc_key)
+        mask |= 1u << DKIM_CANON_RELAXED;
+    return mask;
 }
 
 int signpool_route_has_pool(const struct cfg_route *route)

@@ -15,10 +15,9 @@
  * locking must be on: evthread_use_pthreads before event_base_new), where the
  * caller's callback runs.
  *
- * The body hash is computed by the worker over the complete body, once: smtpd
- * buffers the whole message anyway, so streaming it through the hasher
- * while DATA arrives would not save memory, and hashing on the worker keeps
- * that CPU off the loop too.
+ * The body hashes come with the job, made by smtpd while the body streamed
+ * in (signpool_body_canons says which); the worker hashes the body itself
+ * only for one it did not get.
  *
  * Verification and ARC (RFC 8617): a route with dkim_verify hands the
  * message as received and the keys its signatures name (keyfetch.h, fetched
@@ -36,6 +35,7 @@
 
 #include "buf.h"
 #include "cfg.h"
+#include "dkim.h"
 
 struct event_base;
 struct signpool;        /* the worker threads */
@@ -62,6 +62,13 @@ struct signpool_req {
     const struct keyfetch *keys; /* orig's signing keys from DNS (borrowed until done) */
     const char *facts;           /* appended to the results as a comment, or NULL (copied) */
     long long now;
+    /*
+     * body hashes made while the body streamed in (bit 1 << enum dkim_canon
+     * set for each one given); the worker hashes the body itself for a
+     * canonicalisation it needs that is not here
+     */
+    unsigned body_mask;
+    struct dkim_body_hash body[2];
 };
 
 typedef void signpool_done_fn(void *arg, const struct signpool_result *res);
@@ -102,6 +109,13 @@ struct signpool *signpool_new(struct event_base *base, int workers, char *err, s
  * done(arg, NULL) here. NULL does nothing.
  */
 void signpool_free(struct signpool *pool);
+
+/*
+ * signpool_body_canons - the body canonicalisations route's messages are
+ * hashed with (bit 1 << enum dkim_canon): its DKIM keys' and relaxed for
+ * ARC; 0 when it neither signs nor seals
+ */
+unsigned signpool_body_canons(const struct cfg_route *route);
 
 /* signpool_route_has_pool - 1 when route has keys or verifies, and a pool to run on */
 int signpool_route_has_pool(const struct cfg_route *route);

@@ -83,6 +83,7 @@ static void smtpd_free(struct smtpd_session *s)
 {
     smtpd_commit_detach(s);
     smtpd_tx_reset(s);
+    smtpd_data_free(s);
     if (s->bev)
         bufferevent_free(s->bev);
     if (s->prev)

@@ -13,8 +13,10 @@
  * rewritten From, the finished message goes to the signing pool
  * (signpool.h) and comes back with its DKIM-Signature fields on top before
  * it is spooled; the session reads nothing meanwhile, as while the spool
- * commits. A client that leaves before signing finished has no reply, so
- * its message is dropped, not queued. Earlier DKIM-Signature fields stay,
+ * commits. The body hashes the pool needs are made here while the body
+ * streams in (smtpd_body_stream), so no second pass reads the body. A
+ * session that has ended before the pool finished (shutdown) has no
+ * reply, so its message is dropped, not queued. Earlier DKIM-Signature fields stay,
  * except those whose d= the route lists in dkim_remove_target_signatures
  * (the rewrite broke them).
  *
@@ -62,17 +64,134 @@ struct smtpd_commit {
     int fetching;        /* kf is still looking up: nothing else is set yet */
 };
 
+/* smtpd_body_reset - forget what the hashers hold of an unfinished message */
+static void smtpd_body_reset(struct smtpd_session *s)
+{
+    struct dkim_body_hash discard;
+    if (!s->bh_dirty)
+        return;
+    for (int c = 0; c < 2; c++)
+        if (s->bh[c] && dkim_body_final(s->bh[c], &discard) < 0) {
+            /* the hasher is reset either way */
+        }
+    s->bh_dirty = 0;
+}
+
+/* smtpd_data_free - the session's body hashers */
+void smtpd_data_free(struct smtpd_session *s)
+{
+    for (int c = 0; c < 2; c++) {
+        dkim_body_free(s->bh[c]);
+        s->bh[c] = NULL;
+    }
+}
+
+/* smtpd_find_blank_line - offset of the first CRLF CRLF in p[from..len), or len */
+static size_t smtpd_find_blank_line(const char *p, size_t from, size_t len)
+{
+    while (from + 4 <= len) {
+        const char *cr = memchr(p + from, '\r', len - from - 3);
+        if (cr == NULL)
+            return len;
+        if (memcmp(cr, "\r\n\r\n", 4) == 0)
+            return (size_t)(cr - p);
+        from = (size_t)(cr - p) + 1;
+    }
+    return len;
+}
+
+/*
+ * smtpd_body_stream - feed the body bytes the decoder kept since the last
+ * call to the hashers (RFC 6376 §3.7: the body hash needs the body only,
+ * and coexd never changes the body). The boundary is the one hdr_split
+ * finds in a message without bare CR or LF: a first line that is empty, or
+ * the first CRLF CRLF; smtpd_body_finish checks that they agree.
+ */
+static void smtpd_body_stream(struct smtpd_session *s)
+{
+    struct smtpd_tx *tx = &s->tx;
+    const char *m = tx->msg.data;
+    size_t len = tx->msg.len;
+    if (tx->bh_mask == 0)
+        return;
+    if (len < tx->bh_pos || tx->data.bare_eol) {
+        tx->bh_mask = 0; /* dropped (too big) or refused: nothing to sign */
+        return;
+    }
+    if (!tx->bh_found) {
+        size_t off;
+        if (len < 2)
+            return;
+        if (m[0] == '\r' && m[1] == '\n') {
+            off = 2; /* an empty header block */
+        } else {
+            size_t blank = smtpd_find_blank_line(m, tx->bh_pos, len);
+            if (blank == len) {
+                tx->bh_pos = len > 3 ? len - 3 : 0; /* a CRLF CRLF may straddle the next bytes */
+                return;
+            }
+            off = blank + 4;
+        }
+        tx->bh_found = 1;
+        tx->bh_off = tx->bh_pos = off;
+    }
+    if (len > tx->bh_pos) {
+        for (int c = 0; c < 2; c++)
+            if (tx->bh_mask & (1u << c))
+                dkim_body_update(s->bh[c], m + tx->bh_pos, len - tx->bh_pos);
+        s->bh_dirty = 1;
+        tx->bh_pos = len;
+    }
+}
+
+/*
+ * smtpd_body_finish - the body hashes of the complete message into out,
+ * by canonicalisation; returns the mask of those made (0: the worker hashes)
+ */
+static unsigned smtpd_body_finish(struct smtpd_session *s, struct dkim_body_hash out[2])
+{
+    struct smtpd_tx *tx = &s->tx;
+    size_t header_end, body_off;
+    smtpd_body_stream(s);
+    unsigned mask = tx->bh_mask;
+    tx->bh_mask = 0;
+    if (mask == 0) {
+        smtpd_body_reset(s);
+        return 0;
+    }
+    hdr_split(tx->msg.data, tx->msg.len, &header_end, &body_off);
+    if (body_off != (tx->bh_found ? tx->bh_off : tx->msg.len)) {
+        smtpd_body_reset(s); /* cannot happen for an accepted message; be safe */
+        return 0;
+    }
+    for (int c = 0; c < 2; c++)
+        if ((mask & (1u << c)) && dkim_body_final(s->bh[c], &out[c]) < 0)
+            mask &= ~(1u << c);
+    s->bh_dirty = 0;
+    return mask;
+}
+
 /* smtpd_data_begin - first byte of DATA is at the start of a line */
 void smtpd_data_begin(struct smtpd_session *s)
 {
-    smtpproto_data_init(&s->tx.data);
-    buf_reset(&s->tx.msg);
+    struct smtpd_tx *tx = &s->tx;
+    smtpproto_data_init(&tx->data);
+    buf_reset(&tx->msg);
+    smtpd_body_reset(s);
+    tx->bh_mask = signpool_body_canons(s->conn->route);
+    tx->bh_found = 0;
+    tx->bh_off = tx->bh_pos = 0;
+    for (int c = 0; c < 2; c++)
+        if ((tx->bh_mask & (1u << c)) && s->bh[c] == NULL)
+            s->bh[c] = dkim_body_new((enum dkim_canon)c);
 }
 
 /* smtpd_data_consume - the DATA decoder (smtpproto_data.c) into the message */
 size_t smtpd_data_consume(struct smtpd_session *s, const char *p, size_t len, int *done)
 {
-    return smtpproto_data_consume(&s->tx.data, p, len, &s->tx.msg, done);
+    size_t used = smtpproto_data_consume(&s->tx.data, p, len, &s->tx.msg, done);
+    smtpd_body_stream(s);
+    return used;
 }
 
 /* smtpd_bdat_consume - chunk bytes; a BDAT without a transaction is checked, not kept */
@@ -80,6 +199,8 @@ void smtpd_bdat_consume(struct smtpd_session *s, const char *p, size_t len)
 {
     struct smtpd_tx *tx = &s->tx;
     smtpproto_bdat_consume(&tx->data, p, len, tx->bdat_failed ? NULL : &tx->msg);
+    if (!tx->bdat_failed)
+        smtpd_body_stream(s);
 }
 
 /* smtpd_count_fields - Received fields and our loop marker for this route */
@@ -434,6 +555,8 @@ static void smtpd_accept(struct smtpd_session *s, struct smtpd_commit *c)
     const struct coex_config *cfg = s->env->cfg;
     struct smtpd_tx *tx = &s->tx;
     const struct cfg_route *route = s->conn->route;
+    struct dkim_body_hash body[2];
+    unsigned body_mask = smtpd_body_finish(s, body); /* before msg moves or goes */
     struct spool_msg *m = xcalloc(1, sizeof(*m));
     struct buf out;
     buf_init(&out, (size_t)cfg->message_size_limit + (size_t)cfg->header_size_limit + 4096);
@@ -473,9 +596,16 @@ static void smtpd_accept(struct smtpd_session *s, struct smtpd_commit *c)
             c->orig = tx->msg; /* moved: the job reads it too */
             buf_init(&tx->msg, c->orig.limit);
         }
-        struct signpool_req req = {dom,       c->out.data,  c->out.len,
-                                   c->kf ? c->orig.data : NULL,
-                                   c->orig.len, c->kf,     facts, (long long)time(NULL)};
+        struct signpool_req req = {.dom = dom,
+                                   .msg = c->out.data,
+                                   .len = c->out.len,
+                                   .orig = c->kf ? c->orig.data : NULL,
+                                   .orig_len = c->orig.len,
+                                   .keys = c->kf,
+                                   .facts = facts,
+                                   .now = (long long)time(NULL),
+                                   .body_mask = body_mask};
+        memcpy(req.body, body, sizeof(body));
         if (signpool_submit(route, &req, smtpd_signed_cb, c) == 0) {
             smtpd_tx_reset(s);
             s->commit = c;

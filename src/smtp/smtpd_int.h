@@ -44,9 +44,19 @@ struct smtpd_tx {
     int bdat_used;              /* BDAT was used: DATA is not allowed any more */
     int bdat_failed;            /* BDAT before a valid transaction: consume and refuse */
     int bdat_greeted;           /* that BDAT came before EHLO/HELO: go back to SMTPD_GREETED */
+    /*
+     * the DKIM/ARC body hashes, computed while the body streams in: the
+     * canonicalisations hashed (bit 1 << enum dkim_canon; 0: none), whether
+     * the header/body boundary was seen, where the body starts, and how far
+     * msg has been fed (or, before the boundary, where the search resumes)
+     */
+    unsigned bh_mask;
+    int bh_found;
+    size_t bh_off, bh_pos;
 };
 
 struct smtpd_session;
+struct dkim_body;
 
 struct smtpd_server {
     struct smtpd_env *env;
@@ -78,6 +88,8 @@ struct smtpd_session {
     unsigned long messages;
     struct smtpd_tx tx;
     struct smtpd_commit *commit; /* the commit in flight, or NULL */
+    struct dkim_body *bh[2];     /* body hashers by enum dkim_canon, made on first use */
+    int bh_dirty;                /* bh hold bytes of a message not finished */
 };
 
 /* smtpd_reply - queue one reply line (printf-style, without CRLF) */
@@ -103,5 +115,7 @@ void smtpd_bdat_consume(struct smtpd_session *s, const char *p, size_t len);
 void smtpd_message_end(struct smtpd_session *s);
 /* smtpd_commit_detach - the session goes away: its commit must not touch it */
 void smtpd_commit_detach(struct smtpd_session *s);
+/* smtpd_data_free - the session goes away: what smtpd_data keeps per session */
+void smtpd_data_free(struct smtpd_session *s);
 
 #endif

@@ -14,6 +14,7 @@ Run with Debian's interpreter: /usr/bin/python3 -m pytest tests/integration
 """
 import re
 import signal
+import socket
 import smtplib
 import subprocess
 import threading
@@ -267,3 +268,65 @@ def test_sighup_picks_up_new_keys(coexd_factory, sink_factory, keys):
     assert re.search(rb"c=simple/simple;", head) and re.search(rb"x=\d+", head)
     assert verify(keys, data, 0)
     assert wait_port(port)
+
+
+# The body hash is computed while the body streams in (smtpd_data.c), so the
+# header/body boundary and the body may arrive split anywhere: across BDAT
+# chunks, across TCP reads of DATA, or not at all (no body).
+
+def bdat_send(port, chunks):
+    s = socket.create_connection(("127.0.0.1", port), timeout=30)
+    f = s.makefile("rb")
+
+    def reply():
+        while True:
+            line = f.readline()
+            assert line, "connection closed"
+            if line[3:4] != b"-":
+                return line
+
+    reply()
+    s.sendall(b"EHLO client.test\r\n")
+    reply()
+    for line in (b"MAIL FROM:<alexw@target.example>", b"RCPT TO:<partner@external1.example>"):
+        s.sendall(line + b"\r\n")
+        assert reply().startswith(b"250")
+    for i, chunk in enumerate(chunks):
+        last = i == len(chunks) - 1
+        s.sendall(b"BDAT %d%s\r\n" % (len(chunk), b" LAST" if last else b"") + chunk)
+        r = reply()
+        assert r.startswith(b"250"), r
+    s.sendall(b"QUIT\r\n")
+    s.close()
+
+
+def test_body_hash_streams_across_bdat_chunks(coexd_factory, sink_factory, keys):
+    d, hop, port = start(coexd_factory, sink_factory, key_lines(keys, "dual"))
+    blank = MSG.index(b"\r\n\r\n")
+    cuts = [(blank - 1,), (blank,), (blank + 1,), (blank + 2,), (blank + 3,), (blank + 4,),
+            (1, blank + 2, blank + 5), tuple(range(1, len(MSG)))]  # the last: byte by byte
+    for cut in cuts:
+        bounds = (0,) + cut + (len(MSG),)
+        bdat_send(port, [MSG[a:b] for a, b in zip(bounds, bounds[1:])])
+    assert hop.wait(len(cuts)), d.log_text()
+    for m in hop.messages:
+        data = m["data"]
+        for idx, _, _ in signatures(data):
+            assert verify(keys, data, idx), data.decode()
+
+
+def test_body_hash_of_large_and_bodiless_messages(coexd_factory, sink_factory, keys):
+    d, hop, port = start(coexd_factory, sink_factory, key_lines(keys, "dual"))
+    head = MSG.split(b"\r\n\r\n", 1)[0] + b"\r\n"
+    big = head + b"\r\n" + b"".join(b"line %d of a long body .  \t \r\n" % i
+                                    for i in range(40000)) + b"\r\n\r\n"
+    send(port, big)            # about 1.2 MB over many reads
+    send(port, head)           # no empty line, no body
+    send(port, head + b"\r\n")  # an empty body
+    assert hop.wait(3), d.log_text()
+    for m in hop.messages:
+        data = m["data"]
+        sigs = signatures(data)
+        assert len(sigs) == 2
+        for idx, _, _ in sigs:
+            assert verify(keys, data, idx), data[:3000].decode()
