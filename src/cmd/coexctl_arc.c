@@ -1,30 +1,27 @@
 /*
  * coexctl_arc - `coexctl arc seal|verify`: ARC (RFC 8617) offline.
  *
- * Argument parsing, files and the clock; the ARC work is in src/mail/arc
- * (validation RFC 8617 §5.2, sealing §5.1). Message files may have bare LF
- * line ends: they are read as CRLF, the wire form. Keys are the files
+ * Argument parsing and the clock; the ARC work is in src/mail/arc
+ * (validation RFC 8617 §5.2, sealing §5.1), files and keys are read as for
+ * `coexctl dkim` (coexctl_util). Message files may have bare LF line ends:
+ * they are read as CRLF, the wire form. Keys are the files
  * `coexctl dkim keygen` writes; public keys may be PEM (public or private)
  * or the DNS record as `coexctl dkim dns` prints it.
  */
 #include "coexctl_arc.h"
 
-#include <errno.h>
 #include <stdio.h>
-#include <stdlib.h>
 #include <string.h>
 #include <time.h>
 
-#include <openssl/crypto.h>
-
 #include "arc.h"
 #include "buf.h"
+#include "coexctl_util.h"
 #include "dkim.h"
 #include "hdr.h"
 #include "util.h"
 
 #define LIMIT_ARC_MESSAGE ((size_t)64 << 20)
-#define LIMIT_ARC_KEY_FILE ((size_t)64 << 10)
 #define LIMIT_ARC_PUBKEYS 16      /* --pub options */
 #define LIMIT_ARC_DKIM_RESULTS 16 /* DKIM-Signature fields reported in the default results */
 
@@ -44,75 +41,6 @@ static int arc_usage(void)
     return 2;
 }
 
-/* arc_read_file - a whole file ("-" is standard input); LF read as CRLF when crlf */
-static int arc_read_file(const char *path, struct buf *b, int crlf)
-{
-    char chunk[65536];
-    size_t n;
-    char prev = 0;
-    FILE *fp = strcmp(path, "-") == 0 ? stdin : fopen(path, "rb");
-    if (fp == NULL) {
-        fprintf(stderr, "coexctl: arc: %s: %s\n", path, strerror(errno));
-        return -1;
-    }
-    int rc = 0;
-    while (rc == 0 && (n = fread(chunk, 1, sizeof(chunk), fp)) > 0) {
-        size_t start = 0;
-        for (size_t i = 0; crlf && i < n && rc == 0; i++) {
-            char before = i ? chunk[i - 1] : prev;
-            if (chunk[i] == '\n' && before != '\r') {
-                if (buf_append(b, chunk + start, i - start) < 0 || buf_append(b, "\r\n", 2) < 0)
-                    rc = -1;
-                start = i + 1;
-            }
-        }
-        if (rc == 0 && buf_append(b, chunk + start, n - start) < 0)
-            rc = -1;
-        prev = chunk[n - 1];
-    }
-    if (rc < 0)
-        fprintf(stderr, "coexctl: arc: %s: larger than %zu bytes\n", path, b->limit);
-    else if (ferror(fp)) {
-        fprintf(stderr, "coexctl: arc: %s: read error: %s\n", path, strerror(errno));
-        rc = -1;
-    }
-    if (fp != stdin)
-        fclose(fp);
-    return rc;
-}
-
-/* arc_key_spec - split "DOMAIN:SELECTOR:FILE" in place (the file name may hold colons) */
-static int arc_key_spec(char *spec, const char **domain, const char **selector, const char **file)
-{
-    char *c1 = strchr(spec, ':'), *c2 = c1 ? strchr(c1 + 1, ':') : NULL;
-    if (c2 == NULL) {
-        fprintf(stderr, "coexctl: arc: a key is DOMAIN:SELECTOR:FILE, not %s\n", spec);
-        return -1;
-    }
-    *c1 = *c2 = '\0';
-    *domain = spec;
-    *selector = c1 + 1;
-    *file = c2 + 1;
-    return 0;
-}
-
-/* arc_zone_text - a zone line (`dkim dns` output) becomes the record: its quoted strings joined */
-static void arc_zone_text(struct buf *b)
-{
-    if (b->len == 0 || memchr(b->data, '"', b->len) == NULL)
-        return;
-    size_t w = 0;
-    int inside = 0;
-    for (size_t r = 0; r < b->len; r++) {
-        if (b->data[r] == '"')
-            inside = !inside;
-        else if (inside)
-            b->data[w++] = b->data[r];
-    }
-    b->len = w;
-    b->data[w] = '\0';
-}
-
 /* the options of both commands */
 struct arc_args {
     const char *path, *authserv_id, *results;
@@ -128,44 +56,29 @@ static int arc_load_pub(struct arc_args *a, char *spec)
 {
     const char *domain, *selector, *file;
     char err[256];
-    struct buf text;
-    int rc = -1;
     if (a->npubs == LIMIT_ARC_PUBKEYS) {
         fprintf(stderr, "coexctl: arc: at most %d --pub keys\n", LIMIT_ARC_PUBKEYS);
         return -1;
     }
-    if (arc_key_spec(spec, &domain, &selector, &file) < 0)
+    if (coexctl_key_spec("arc: a key is", spec, &domain, &selector, &file) < 0)
         return -1;
-    buf_init(&text, LIMIT_ARC_KEY_FILE);
-    if (arc_read_file(file, &text, 0) == 0) {
-        arc_zone_text(&text);
-        a->pubs[a->npubs] = dkim_pubkey_new(domain, selector, text.data ? text.data : "", text.len,
-                                            err, sizeof(err));
-        if (a->pubs[a->npubs] == NULL)
+    a->pubs[a->npubs] = coexctl_load_pubkey("arc", domain, selector, file, err, sizeof(err));
+    if (a->pubs[a->npubs] == NULL) {
+        if (err[0])
             fprintf(stderr, "coexctl: arc: %s: %s\n", file, err);
-        else
-            a->npubs++, rc = 0;
+        return -1;
     }
-    OPENSSL_cleanse(text.data, text.cap); /* it may be a private key */
-    buf_cleanup(&text);
-    return rc;
+    a->npubs++;
+    return 0;
 }
 
 /* arc_load_key - --key D:S:FILE, a private key */
 static int arc_load_key(struct arc_args *a, char *spec)
 {
     const char *domain, *selector, *file;
-    char err[256];
-    struct buf pem;
-    if (a->key != NULL || arc_key_spec(spec, &domain, &selector, &file) < 0)
+    if (a->key != NULL || coexctl_key_spec("arc: a key is", spec, &domain, &selector, &file) < 0)
         return -1;
-    buf_init(&pem, LIMIT_ARC_KEY_FILE);
-    if (arc_read_file(file, &pem, 0) == 0 &&
-        (a->key = dkim_key_new(pem.data ? pem.data : "", pem.len, domain, selector, err,
-                               sizeof(err))) == NULL)
-        fprintf(stderr, "coexctl: arc: %s: %s\n", file, err);
-    OPENSSL_cleanse(pem.data, pem.cap);
-    buf_cleanup(&pem);
+    a->key = coexctl_load_key("arc", domain, selector, file);
     return a->key ? 0 : -1;
 }
 
@@ -195,10 +108,7 @@ static int arc_parse_args(int argc, char **argv, struct arc_args *a)
         } else if (strcmp(opt, "--results") == 0) {
             a->results = val;
         } else if (strcmp(opt, "--time") == 0) {
-            char *end;
-            errno = 0;
-            a->now = strtoll(val, &end, 10);
-            if (errno || end == val || *end || a->now < 0)
+            if (coexctl_parse_ll(val, &a->now) < 0)
                 return -2;
             a->time_given = 1;
         } else {
@@ -223,26 +133,40 @@ static void arc_print_chain(FILE *fp, const struct arc_chain *c)
             c->reason, c->reason[0] ? ")" : "", c->sealable ? "" : " not sealable");
 }
 
+/*
+ * arc_read_chain - the options of cmd ("verify" or "seal", which needs --key
+ * and --authserv-id and is the only one to take them), FILE read and its
+ * chain validated into chain; 0, or the exit status (1 failed, 2 usage)
+ */
+static int arc_read_chain(const char *cmd, int argc, char **argv, struct arc_args *a,
+                          struct buf *msg, struct arc_chain *chain)
+{
+    int parsed = arc_parse_args(argc, argv, a);
+    int seal = strcmp(cmd, "seal") == 0;
+    if (parsed < 0 ||
+        (seal ? a->key == NULL || a->authserv_id == NULL : a->key || a->authserv_id || a->results))
+        return parsed == -1 ? 1 : arc_usage();
+    if (coexctl_read_file("arc", a->path, msg, 1) < 0)
+        return 1;
+    if (arc_chain_validate(msg->data ? msg->data : "", msg->len, a->pubs, a->npubs,
+                           a->time_given ? a->now : 0, chain) < 0) {
+        fprintf(stderr, "coexctl: arc %s: %s: not a message\n", cmd, a->path);
+        return 1;
+    }
+    return 0;
+}
+
 /* cmd_verify - validate the chain of FILE */
 static int cmd_verify(int argc, char **argv)
 {
     struct arc_args a = {0};
     struct arc_chain chain;
     struct buf msg;
-    int rc = 1, parsed;
+    int rc;
 
     buf_init(&msg, LIMIT_ARC_MESSAGE);
-    if ((parsed = arc_parse_args(argc, argv, &a)) < 0 || a.key || a.authserv_id || a.results) {
-        rc = parsed == -1 ? 1 : arc_usage();
+    if ((rc = arc_read_chain("verify", argc, argv, &a, &msg, &chain)) != 0)
         goto done;
-    }
-    if (arc_read_file(a.path, &msg, 1) < 0)
-        goto done;
-    if (arc_chain_validate(msg.data ? msg.data : "", msg.len, a.pubs, a.npubs,
-                           a.time_given ? a.now : 0, &chain) < 0) {
-        fprintf(stderr, "coexctl: arc verify: %s: not a message\n", a.path);
-        goto done;
-    }
     arc_print_chain(stdout, &chain);
     rc = chain.cv == ARC_CV_PASS ? 0 : 1;
 done:
@@ -274,22 +198,14 @@ static int cmd_seal(int argc, char **argv)
     struct buf msg, set, results;
     size_t header_end, body_off;
     char err[256];
-    int rc = 1, parsed;
+    int rc;
 
     buf_init(&msg, LIMIT_ARC_MESSAGE);
     buf_init(&set, 3 * LIMIT_ARC_FIELD);
     buf_init(&results, LIMIT_ARC_RESULTS);
-    if ((parsed = arc_parse_args(argc, argv, &a)) < 0 || a.key == NULL || a.authserv_id == NULL) {
-        rc = parsed == -1 ? 1 : arc_usage();
+    if ((rc = arc_read_chain("seal", argc, argv, &a, &msg, &chain)) != 0)
         goto done;
-    }
-    if (arc_read_file(a.path, &msg, 1) < 0)
-        goto done;
-    if (arc_chain_validate(msg.data ? msg.data : "", msg.len, a.pubs, a.npubs,
-                           a.time_given ? a.now : 0, &chain) < 0) {
-        fprintf(stderr, "coexctl: arc seal: %s: not a message\n", a.path);
-        goto done;
-    }
+    rc = 1;
     fputs("coexctl: arc seal: incoming chain: ", stderr);
     arc_print_chain(stderr, &chain);
     if (a.results == NULL) {
@@ -314,11 +230,8 @@ static int cmd_seal(int argc, char **argv)
         fprintf(stderr, "coexctl: arc seal: %s\n", err);
         goto done;
     }
-    if (fwrite(set.data, 1, set.len, stdout) != set.len ||
-        fwrite(msg.data, 1, msg.len, stdout) != msg.len || fflush(stdout) != 0) {
-        fprintf(stderr, "coexctl: arc seal: cannot write standard output: %s\n", strerror(errno));
+    if (coexctl_write_message("arc seal", &set, &msg) < 0)
         goto done;
-    }
     rc = 0;
 done:
     dkim_body_free(body);

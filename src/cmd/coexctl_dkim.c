@@ -1,9 +1,10 @@
 /*
  * coexctl_dkim - `coexctl dkim keygen|dns|sign|verify|bench`.
  *
- * Argument parsing, files and the clock; the DKIM work is in src/mail/dkim
- * (RFC 6376, RFC 8463, RFC 8301). Message files may have bare LF line ends:
- * they are read as CRLF, the wire form that is signed and verified.
+ * Argument parsing and the clock; the DKIM work is in src/mail/dkim
+ * (RFC 6376, RFC 8463, RFC 8301), files and keys are read by coexctl_util.
+ * Message files may have bare LF line ends: they are read as CRLF, the wire
+ * form that is signed and verified.
  * `verify --dns` fetches the keys through src/smtp/keyfetch on a private
  * event loop (RFC 6376 §6.1.2: a failed lookup is temperror, a missing or
  * unusable key permerror).
@@ -28,6 +29,7 @@
 
 #include "buf.h"
 #include "cfg.h"
+#include "coexctl_util.h"
 #include "dkim.h"
 #include "dnstxt.h"
 #include "hdr.h"
@@ -35,7 +37,6 @@
 #include "util.h"
 
 #define LIMIT_DKIM_MESSAGE ((size_t)64 << 20)
-#define LIMIT_DKIM_KEY_FILE ((size_t)64 << 10)
 #define DKIM_DEFAULT_CHUNK 65536
 #define DKIM_DNS_ATTEMPTS 2 /* UDP attempts of --dns-timeout each */
 #define LIMIT_DKIM_VERIFY_RESULTS 16
@@ -58,81 +59,6 @@ static int dkim_usage(void)
 {
     fputs(dkim_usage_text, stderr);
     return 2;
-}
-
-/* read_stream - all of fp into b (limit set by the caller); CRLF when crlf */
-static int read_stream(FILE *fp, const char *what, struct buf *b, int crlf)
-{
-    char chunk[65536];
-    size_t n;
-    char prev = 0;
-    while ((n = fread(chunk, 1, sizeof(chunk), fp)) > 0) {
-        size_t start = 0;
-        for (size_t i = 0; crlf && i < n; i++) {
-            char before = i ? chunk[i - 1] : prev;
-            if (chunk[i] == '\n' && before != '\r') {
-                if (buf_append(b, chunk + start, i - start) < 0 || buf_append(b, "\r\n", 2) < 0)
-                    goto too_big;
-                start = i + 1;
-            }
-        }
-        if (buf_append(b, chunk + start, n - start) < 0)
-            goto too_big;
-        prev = chunk[n - 1];
-    }
-    if (ferror(fp)) {
-        fprintf(stderr, "coexctl: dkim: %s: read error: %s\n", what, strerror(errno));
-        return -1;
-    }
-    return 0;
-too_big:
-    fprintf(stderr, "coexctl: dkim: %s: larger than %zu bytes\n", what, b->limit);
-    return -1;
-}
-
-/* read_file - a whole file (path "-" is standard input) */
-static int read_file(const char *path, struct buf *b, int crlf)
-{
-    FILE *fp = strcmp(path, "-") == 0 ? stdin : fopen(path, "rb");
-    if (fp == NULL) {
-        fprintf(stderr, "coexctl: dkim: %s: %s\n", path, strerror(errno));
-        return -1;
-    }
-    int rc = read_stream(fp, path, b, crlf);
-    if (fp != stdin)
-        fclose(fp);
-    return rc;
-}
-
-/* key_spec - split "DOMAIN:SELECTOR:FILE" (the file name may hold colons) */
-static int key_spec(char *spec, const char **domain, const char **selector, const char **file)
-{
-    char *c1 = strchr(spec, ':'), *c2 = c1 ? strchr(c1 + 1, ':') : NULL;
-    if (c2 == NULL) {
-        fprintf(stderr, "coexctl: dkim: --key wants DOMAIN:SELECTOR:FILE, not %s\n", spec);
-        return -1;
-    }
-    *c1 = *c2 = '\0';
-    *domain = spec;
-    *selector = c1 + 1;
-    *file = c2 + 1;
-    return 0;
-}
-
-/* load_key - a private key file for signing */
-static struct dkim_key *load_key(const char *domain, const char *selector, const char *path)
-{
-    struct buf pem;
-    char err[256];
-    buf_init(&pem, LIMIT_DKIM_KEY_FILE);
-    struct dkim_key *key = NULL;
-    if (read_file(path, &pem, 0) == 0 &&
-        (key = dkim_key_new(pem.data ? pem.data : "", pem.len, domain, selector, err,
-                            sizeof(err))) == NULL)
-        fprintf(stderr, "coexctl: dkim: %s: %s\n", path, err);
-    OPENSSL_cleanse(pem.data, pem.cap);
-    buf_cleanup(&pem);
-    return key;
 }
 
 /* parse_canon - "relaxed", "simple" or "H/B" */
@@ -160,18 +86,6 @@ static int parse_canon(const char *s, struct dkim_opts *o)
     return 0;
 }
 
-/* parse_ll - a non-negative decimal number */
-static int parse_ll(const char *s, long long *out)
-{
-    char *end;
-    errno = 0;
-    long long v = strtoll(s, &end, 10);
-    if (errno || end == s || *end || v < 0)
-        return -1;
-    *out = v;
-    return 0;
-}
-
 /* cmd_keygen - new key file (0600, never overwritten) and its DNS record */
 static int cmd_keygen(int argc, char **argv)
 {
@@ -194,7 +108,7 @@ static int cmd_keygen(int argc, char **argv)
         else if (strcmp(argv[i], "--type") == 0 && i + 1 < argc)
             type = argv[++i];
         else if (strcmp(argv[i], "--bits") == 0 && i + 1 < argc) {
-            if (parse_ll(argv[++i], &bits) < 0)
+            if (coexctl_parse_ll(argv[++i], &bits) < 0)
                 return dkim_usage();
         } else if (strcmp(argv[i], "--out") == 0 && i + 1 < argc)
             dir = argv[++i];
@@ -274,7 +188,7 @@ static int dns_print(const char *domain, const char *selector, const char *file)
 {
     struct buf txt, zone;
     int rc = -1;
-    struct dkim_key *key = load_key(domain, selector, file);
+    struct dkim_key *key = coexctl_load_key("dkim", domain, selector, file);
     buf_init(&txt, LIMIT_DKIM_FIELD);
     buf_init(&zone, LIMIT_DKIM_FIELD);
     if (key && dkim_key_dns_txt(key, &txt) == 0 &&
@@ -355,24 +269,25 @@ static int parse_sign_args(int argc, char **argv, struct sign_args *a)
             return -2;
         i++;
         if (strcmp(opt, "--key") == 0) {
-            if (a->nkeys == LIMIT_DKIM_KEYS || key_spec(argv[i], &domain, &selector, &file) < 0 ||
-                (a->keys[a->nkeys] = load_key(domain, selector, file)) == NULL)
+            if (a->nkeys == LIMIT_DKIM_KEYS ||
+                coexctl_key_spec("dkim: --key wants", argv[i], &domain, &selector, &file) < 0 ||
+                (a->keys[a->nkeys] = coexctl_load_key("dkim", domain, selector, file)) == NULL)
                 return -1;
             a->nkeys++;
         } else if (strcmp(opt, "--canon") == 0) {
             if (parse_canon(val, &a->opts) < 0)
                 return -2;
         } else if (strcmp(opt, "--time") == 0) {
-            if (parse_ll(val, &a->now) < 0)
+            if (coexctl_parse_ll(val, &a->now) < 0)
                 return -2;
         } else if (strcmp(opt, "--expire") == 0) {
-            if (parse_ll(val, &a->opts.expire_after) < 0)
+            if (coexctl_parse_ll(val, &a->opts.expire_after) < 0)
                 return -2;
         } else if (strcmp(opt, "--count") == 0) {
-            if (parse_ll(val, &a->count) < 0 || a->count == 0)
+            if (coexctl_parse_ll(val, &a->count) < 0 || a->count == 0)
                 return -2;
         } else if (strcmp(opt, "--chunk") == 0) {
-            if (parse_ll(val, &a->chunk) < 0 || a->chunk == 0)
+            if (coexctl_parse_ll(val, &a->chunk) < 0 || a->chunk == 0)
                 return -2;
         } else if (strcmp(opt, "--headers") == 0) {
             char *s = argv[i];
@@ -430,7 +345,7 @@ static int cmd_sign_or_bench(int argc, char **argv, int bench)
         rc = parsed == -2 ? dkim_usage() : 1;
         goto done;
     }
-    if (read_stream(stdin, "standard input", &msg, 1) < 0)
+    if (coexctl_read_stream("dkim", stdin, "standard input", &msg, 1) < 0)
         goto done;
     if ((signer = dkim_signer_new(a.keys, a.nkeys, &a.opts, err, sizeof(err))) == NULL ||
         (body = dkim_body_new(dkim_signer_body_canon(signer))) == NULL) {
@@ -459,9 +374,7 @@ static int cmd_sign_or_bench(int argc, char **argv, int bench)
         printf("dkim bench: %lld messages of %zu bytes, %zu signature(s) each: "
                "%.1f messages/s per CPU second (user %.3f s), %.1f messages/s wall (%.3f s)\n",
                rounds, msg.len, a.nkeys, (double)rounds / user, user, (double)rounds / wall, wall);
-    } else if (fwrite(sigs.data, 1, sigs.len, stdout) != sigs.len ||
-               fwrite(msg.data, 1, msg.len, stdout) != msg.len || fflush(stdout) != 0) {
-        fprintf(stderr, "coexctl: dkim sign: cannot write standard output: %s\n", strerror(errno));
+    } else if (coexctl_write_message("dkim sign", &sigs, &msg) < 0) {
         goto done;
     }
     rc = 0;
@@ -472,23 +385,6 @@ done:
     buf_cleanup(&msg);
     buf_cleanup(&sigs);
     return rc;
-}
-
-/* zone_text - a zone line (as `dns` prints it) becomes the record: quoted strings joined */
-static void zone_text(struct buf *b)
-{
-    if (b->len == 0 || memchr(b->data, '"', b->len) == NULL)
-        return;
-    size_t w = 0;
-    int inside = 0;
-    for (size_t r = 0; r < b->len; r++) {
-        if (b->data[r] == '"')
-            inside = !inside;
-        else if (inside)
-            b->data[w++] = b->data[r];
-    }
-    b->len = w;
-    b->data[w] = '\0';
 }
 
 /* verify options */
@@ -504,34 +400,32 @@ struct verify_args {
 static int parse_verify_args(int argc, char **argv, struct verify_args *a)
 {
     const char *domain, *selector, *file;
-    struct buf text;
     char err[256];
     int rc = 0;
-    buf_init(&text, LIMIT_DKIM_KEY_FILE);
     for (int i = 0; i < argc && rc == 0; i++) {
         const char *val = i + 1 < argc ? argv[i + 1] : NULL;
         if (strcmp(argv[i], "--key") == 0 && val && a->nkeys < LIMIT_DKIM_KEYS) {
-            buf_reset(&text);
-            if (key_spec(argv[++i], &domain, &selector, &file) < 0 ||
-                read_file(file, &text, 0) < 0) {
+            if (coexctl_key_spec("dkim: --key wants", argv[++i], &domain, &selector, &file) < 0) {
                 rc = -1;
                 break;
             }
-            zone_text(&text);
-            a->keys[a->nkeys] = dkim_pubkey_new(domain, selector, text.data ? text.data : "",
-                                                text.len, err, sizeof(err));
-            if (a->keys[a->nkeys++] == NULL) {
-                fprintf(stderr, "coexctl: dkim verify: %s: %s\n", file, err);
+            a->keys[a->nkeys] =
+                coexctl_load_pubkey("dkim", domain, selector, file, err, sizeof(err));
+            if (a->keys[a->nkeys] == NULL) {
+                if (err[0])
+                    fprintf(stderr, "coexctl: dkim verify: %s: %s\n", file, err);
                 rc = -1;
+                break;
             }
+            a->nkeys++;
         } else if (strcmp(argv[i], "--time") == 0 && val) {
-            rc = parse_ll(argv[++i], &a->now) < 0 ? -2 : 0;
+            rc = coexctl_parse_ll(argv[++i], &a->now) < 0 ? -2 : 0;
         } else if (strcmp(argv[i], "--dns") == 0) {
             a->dns = 1;
         } else if (strcmp(argv[i], "--resolver") == 0 && val) {
             a->resolver = argv[++i];
         } else if (strcmp(argv[i], "--dns-timeout") == 0 && val) {
-            rc = parse_ll(argv[++i], &a->dns_timeout) < 0 || a->dns_timeout == 0 ||
+            rc = coexctl_parse_ll(argv[++i], &a->dns_timeout) < 0 || a->dns_timeout == 0 ||
                          a->dns_timeout > DNSTXT_TIMEOUT_MAX_MS
                      ? -2
                      : 0;
@@ -541,7 +435,6 @@ static int parse_verify_args(int argc, char **argv, struct verify_args *a)
             rc = -2;
         }
     }
-    buf_cleanup(&text);
     if (rc == 0 && (a->path == NULL || (a->nkeys == 0 && !a->dns) ||
                     (!a->dns && (a->resolver || a->dns_timeout))))
         rc = -2;
@@ -612,7 +505,7 @@ static int cmd_verify(int argc, char **argv)
         rc = parsed == -2 ? dkim_usage() : 1;
         goto done;
     }
-    if (read_file(a.path, &msg, 1) < 0)
+    if (coexctl_read_file("dkim", a.path, &msg, 1) < 0)
         goto done;
     nkeys = a.nkeys;
     if (a.dns) {

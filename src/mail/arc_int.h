@@ -1,7 +1,8 @@
 /*
  * arc_int - what the arc_*.c files share: the ARC sets of a header block
- * found by their i= (RFC 8617 §4.1, §4.2.1, §5.2 step 3), the b= emptying
- * of RFC 6376 §3.7 and field folding. Only src/mail/arc*.c include it.
+ * found by their i= (RFC 8617 §4.1, §4.2.1, §5.2 step 3). The b= emptying
+ * of RFC 6376 §3.7, field folding and the h= list are DKIM's (dkim_int.h).
+ * Only src/mail/arc*.c include it.
  */
 #ifndef COEX_ARC_INT_H
 #define COEX_ARC_INT_H
@@ -43,23 +44,5 @@ int arc_tag(const char *hdr, const struct hdr_field *f, const char *tag, const c
             size_t *val_len);
 /* arc_cv_read - the cv= of an ARC-Seal: 0 and *cv, or -1 (absent, unknown) */
 int arc_cv_read(const char *hdr, const struct hdr_field *f, enum arc_cv *cv);
-/*
- * arc_field_without_b - append field f of hdr ("Name:value", no final CRLF)
- * with the b= value emptied, from after "=" to the next ";" (RFC 6376
- * §3.7) to out; -1 without a b= tag or when out is full
- */
-int arc_field_without_b(const char *hdr, const struct hdr_field *f, struct buf *out);
-/* arc_span_is - span equals a C string exactly */
-int arc_span_is(const char *s, size_t len, const char *want);
-
-/* a field being folded at DKIM_FOLD_COLUMNS (RFC 5322 §2.2.3) */
-struct arc_fold {
-    struct buf *out;
-    size_t column;
-};
-/* arc_fold_put - a token, after " " (or glued) when it fits, else after CRLF SP */
-int arc_fold_put(struct arc_fold *f, const char *token, size_t len, int glued);
-/* arc_fold_fill - text that may break anywhere (a b= value): fill each line */
-int arc_fold_fill(struct arc_fold *f, const char *text, size_t len);
 
 #endif

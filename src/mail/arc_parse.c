@@ -5,8 +5,7 @@
  * "i=N;" and then holds an RFC 8601 payload, not a tag-list), §4.1.2 and
  * §4.1.3 (the AMS and AS values are DKIM tag-lists with i=), §4.2.1 (i= is
  * 1..50), §5.2 steps 1 and 3 (at most 50 sets; one field of each kind per
- * set; instances 1..N with no gap and no repetition). Also the folding and
- * the b= emptying (RFC 6376 §3.7) that sealing and validation share.
+ * set; instances 1..N with no gap and no repetition).
  *
  * Does not: judge cv= order or signatures (arc_validate.c does).
  */
@@ -41,12 +40,6 @@ const char *arc_cv_name(enum arc_cv cv)
     default:
         return "none";
     }
-}
-
-/* arc_span_is - span equals a C string exactly */
-int arc_span_is(const char *s, size_t len, const char *want)
-{
-    return strlen(want) == len && memcmp(s, want, len) == 0;
 }
 
 /* arc_is_fws - white space that may fold (SP, HTAB, CR, LF) */
@@ -171,70 +164,13 @@ int arc_cv_read(const char *hdr, const struct hdr_field *f, enum arc_cv *cv)
     size_t v_len;
     if (arc_tag(hdr, f, "cv", &v, &v_len) != 1)
         return -1;
-    if (arc_span_is(v, v_len, "none"))
+    if (dkim_span_is(v, v_len, "none"))
         *cv = ARC_CV_NONE;
-    else if (arc_span_is(v, v_len, "pass"))
+    else if (dkim_span_is(v, v_len, "pass"))
         *cv = ARC_CV_PASS;
-    else if (arc_span_is(v, v_len, "fail"))
+    else if (dkim_span_is(v, v_len, "fail"))
         *cv = ARC_CV_FAIL;
     else
         return -1;
-    return 0;
-}
-
-/* arc_field_without_b - "Name:value" with the b= value taken out */
-int arc_field_without_b(const char *hdr, const struct hdr_field *f, struct buf *out)
-{
-    const char *b;
-    size_t b_len;
-    if (arc_tag(hdr, f, "b", &b, &b_len) != 1)
-        return -1;
-    size_t b_start = (size_t)(b - hdr), b_end = b_start + b_len;
-    while (b_start > f->value_off && hdr[b_start - 1] != '=')
-        b_start--;
-    while (b_end < f->value_end && hdr[b_end] != ';')
-        b_end++;
-    if (buf_append(out, hdr + f->off, b_start - f->off) < 0 ||
-        buf_append(out, hdr + b_end, f->value_end - b_end) < 0)
-        return -1;
-    return 0;
-}
-
-/* arc_fold_put - a token on the current line when it fits, else on a new one */
-int arc_fold_put(struct arc_fold *f, const char *token, size_t len, int glued)
-{
-    size_t need = len + (glued ? 0 : 1);
-    if (f->column + need > DKIM_FOLD_COLUMNS && f->column > 1) {
-        if (buf_append(f->out, "\r\n ", 3) < 0)
-            return -1;
-        f->column = 1;
-    } else if (!glued) {
-        if (buf_append(f->out, " ", 1) < 0)
-            return -1;
-        f->column++;
-    }
-    if (buf_append(f->out, token, len) < 0)
-        return -1;
-    f->column += len;
-    return 0;
-}
-
-/* arc_fold_fill - fill lines to the fold column with text that may break anywhere */
-int arc_fold_fill(struct arc_fold *f, const char *text, size_t len)
-{
-    for (size_t off = 0; off < len;) {
-        if (f->column >= DKIM_FOLD_COLUMNS) {
-            if (buf_append(f->out, "\r\n ", 3) < 0)
-                return -1;
-            f->column = 1;
-        }
-        size_t n = DKIM_FOLD_COLUMNS - f->column;
-        if (n > len - off)
-            n = len - off;
-        if (buf_append(f->out, text + off, n) < 0)
-            return -1;
-        f->column += n;
-        off += n;
-    }
     return 0;
 }

@@ -10,12 +10,16 @@
  * a set, relaxed canonicalisation, the new seal with an empty b= last, no
  * bh= and no h=), §5.1.2 (a cv=fail seal covers only its own set).
  *
+ * The AMS h= list is dkim_field.c's default list plus the DKIM-Signature
+ * fields; folding is dkim_field.c's too, so AMS and DKIM-Signature fold alike.
+ *
  * Does not: validate the incoming chain (the caller passes the
  * arc_chain_validate verdict), choose the results (arc_results_text), or
  * place the fields (the caller puts them on top).
  */
 #include "arc_int.h"
 
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -27,30 +31,8 @@
 
 #define ARC_AUTHSERV_ID_MAX 255
 
-/* RFC 6376 §5.4 list as dkim_sign uses it, plus the DKIM-Signature fields (§4.1.2) */
-static const char *const arc_default_headers[] = {
-    "from",
-    "sender",
-    "reply-to",
-    "subject",
-    "date",
-    "message-id",
-    "to",
-    "cc",
-    "mime-version",
-    "content-type",
-    "content-transfer-encoding",
-    "in-reply-to",
-    "references",
-    "dkim-signature",
-};
-
-/* the h= list of one AMS: spans (into the header block or the sealer's names) */
-struct arc_hlist {
-    size_t count;
-    const char *names[LIMIT_DKIM_SIGN_HEADERS];
-    size_t lens[LIMIT_DKIM_SIGN_HEADERS];
-};
+/* the DKIM-Signature fields present are signed too (§4.1.2) */
+#define ARC_EXTRA_HEADER "dkim-signature"
 
 struct arc_sealer {
     struct dkim_key *key; /* borrowed */
@@ -60,7 +42,7 @@ struct arc_sealer {
     struct buf aar, ams, seal, canon, sig; /* reused between messages */
     char *names[LIMIT_DKIM_SIGN_HEADERS];  /* owned copies of opts->sign_headers */
     size_t nnames;
-    struct arc_hlist hlist;
+    struct dkim_hlist hlist;
 };
 
 /* arc_sealer_new - check the key, prepare its context, copy the h= list */
@@ -132,84 +114,21 @@ void arc_sealer_free(struct arc_sealer *s)
     free(s);
 }
 
-/* arc_hlist_add - a name, times times */
-static int arc_hlist_add(struct arc_hlist *h, const char *name, size_t len, size_t times)
-{
-    for (size_t t = 0; t < times; t++) {
-        if (h->count == LIMIT_DKIM_SIGN_HEADERS)
-            return -1;
-        h->names[h->count] = name;
-        h->lens[h->count++] = len;
-    }
-    return 0;
-}
-
-/* arc_plain_name - letters, digits and "-" only: safe inside h= */
-static int arc_plain_name(const char *name, size_t len)
-{
-    for (size_t i = 0; i < len; i++) {
-        unsigned char c = (unsigned char)name[i];
-        if (!((c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') ||
-              c == '-'))
-            return 0;
-    }
-    return len > 0;
-}
-
 /* arc_hlist_build - the configured list, or the default names present (from once more) */
-static int arc_hlist_build(struct arc_sealer *s, const char *hdr, size_t len)
+static int arc_hlist_build(struct arc_sealer *s, const char *hdr, size_t len, char *err,
+                           size_t errlen)
 {
-    struct arc_hlist *h = &s->hlist;
-    struct hdr_iter it, again;
-    struct hdr_field f, g;
-    size_t counts[ARRAY_LEN(arc_default_headers)] = {0};
+    struct dkim_hlist *h = &s->hlist;
 
-    h->count = 0;
-    if (s->nnames) {
-        for (size_t i = 0; i < s->nnames; i++)
-            if (arc_hlist_add(h, s->names[i], strlen(s->names[i]), 1) < 0)
-                return -1;
-        return 0;
-    }
-    hdr_iter_init(&it, hdr, len);
-    while (hdr_iter_next(&it, &f))
-        for (size_t i = 0; i < ARRAY_LEN(arc_default_headers); i++)
-            counts[i] += (size_t)hdr_name_is(hdr, &f, arc_default_headers[i],
-                                             strlen(arc_default_headers[i]));
-    for (size_t i = 0; i < ARRAY_LEN(arc_default_headers); i++)
-        if (arc_hlist_add(h, arc_default_headers[i], strlen(arc_default_headers[i]),
-                          counts[i] + (i == 0)) < 0)
+    dkim_hlist_reset(h, SIZE_MAX);
+    if (s->nnames == 0)
+        return dkim_hlist_default(h, hdr, len, ARC_EXTRA_HEADER, 0, err, errlen);
+    for (size_t i = 0; i < s->nnames; i++)
+        if (dkim_hlist_add(h, s->names[i], strlen(s->names[i]), 1) < 0) {
+            dkim_errf(err, errlen, "more than %d header fields to sign", LIMIT_DKIM_SIGN_HEADERS);
             return -1;
-    /* list-* (RFC 2369, RFC 2919): each distinct name as often as it occurs */
-    hdr_iter_init(&it, hdr, len);
-    while (hdr_iter_next(&it, &f)) {
-        if (f.name_len <= 5 || !util_strncaseeq(hdr + f.off, "list-", 5) ||
-            !arc_plain_name(hdr + f.off, f.name_len))
-            continue;
-        int seen = 0;
-        for (size_t i = 0; i < h->count && !seen; i++)
-            seen =
-                h->lens[i] == f.name_len && util_strncaseeq(h->names[i], hdr + f.off, f.name_len);
-        if (seen)
-            continue;
-        size_t times = 0;
-        hdr_iter_init(&again, hdr, len);
-        while (hdr_iter_next(&again, &g))
-            times += (size_t)hdr_name_is(hdr, &g, hdr + f.off, f.name_len);
-        if (arc_hlist_add(h, hdr + f.off, f.name_len, times) < 0)
-            return -1;
-    }
+        }
     return 0;
-}
-
-/* arc_fold_tag - "name=value;" as one token */
-static int arc_fold_tag(struct arc_fold *f, const char *name, const char *value)
-{
-    char token[LIMIT_DKIM_NAME + 32];
-    int n = snprintf(token, sizeof(token), "%s=%s;", name, value);
-    if (n < 0 || (size_t)n >= sizeof(token))
-        return -1;
-    return arc_fold_put(f, token, (size_t)n, 0);
 }
 
 /* arc_token_ok - an authserv-id we write unquoted: letters, digits, ".", "-", "_" */
@@ -245,7 +164,7 @@ static int arc_text_ok(const char *s)
 static int arc_make_aar(struct arc_sealer *s, int instance, const char *authserv_id,
                         const char *results)
 {
-    struct arc_fold fold = {.out = &s->aar, .column = 0};
+    struct dkim_fold fold = {.out = &s->aar, .column = 0};
     char token[ARC_AUTHSERV_ID_MAX + 32];
     int n;
 
@@ -254,10 +173,10 @@ static int arc_make_aar(struct arc_sealer *s, int instance, const char *authserv
         return -1;
     fold.column = s->aar.len;
     n = snprintf(token, sizeof(token), "i=%d;", instance);
-    if (arc_fold_put(&fold, token, (size_t)n, 0) < 0)
+    if (dkim_fold_put(&fold, token, (size_t)n, 0) < 0)
         return -1;
     n = snprintf(token, sizeof(token), "%s;", authserv_id);
-    if (n < 0 || (size_t)n >= sizeof(token) || arc_fold_put(&fold, token, (size_t)n, 0) < 0)
+    if (n < 0 || (size_t)n >= sizeof(token) || dkim_fold_put(&fold, token, (size_t)n, 0) < 0)
         return -1;
     int words = 0;
     for (const char *p = results; *p;) {
@@ -267,13 +186,13 @@ static int arc_make_aar(struct arc_sealer *s, int instance, const char *authserv
         while (*end && *end != ' ' && *end != '\t')
             end++;
         if (end > p) {
-            if (arc_fold_put(&fold, p, (size_t)(end - p), 0) < 0)
+            if (dkim_fold_put(&fold, p, (size_t)(end - p), 0) < 0)
                 return -1;
             words++;
         }
         p = end;
     }
-    if (words == 0 && arc_fold_put(&fold, "none", 4, 0) < 0) /* RFC 8601 §2.2 no-result */
+    if (words == 0 && dkim_fold_put(&fold, "none", 4, 0) < 0) /* RFC 8601 §2.2 no-result */
         return -1;
     return buf_append(&s->aar, "\r\n", 2);
 }
@@ -282,8 +201,8 @@ static int arc_make_aar(struct arc_sealer *s, int instance, const char *authserv
 static int arc_make_ams(struct arc_sealer *s, const char *hdr, size_t header_end, int instance,
                         const char *bh, long long now, char *err, size_t errlen)
 {
-    struct arc_hlist *h = &s->hlist;
-    struct arc_fold fold = {.out = &s->ams, .column = 0};
+    const struct dkim_hlist *h = &s->hlist;
+    struct dkim_fold fold = {.out = &s->ams, .column = 0};
     unsigned char hash[DKIM_HASH_LEN];
     char number[32];
 
@@ -293,30 +212,17 @@ static int arc_make_ams(struct arc_sealer *s, const char *hdr, size_t header_end
         goto overflow;
     fold.column = s->ams.len;
     snprintf(number, sizeof(number), "%d", instance);
-    if (arc_fold_tag(&fold, "i", number) < 0 || arc_fold_tag(&fold, "a", "rsa-sha256") < 0 ||
-        arc_fold_tag(&fold, "c", "relaxed/relaxed") < 0 ||
-        arc_fold_tag(&fold, "d", dkim_key_domain(s->key)) < 0 ||
-        arc_fold_tag(&fold, "s", dkim_key_selector(s->key)) < 0)
+    if (dkim_fold_tag(&fold, "i", number) < 0 || dkim_fold_tag(&fold, "a", "rsa-sha256") < 0 ||
+        dkim_fold_tag(&fold, "c", "relaxed/relaxed") < 0 ||
+        dkim_fold_tag(&fold, "d", dkim_key_domain(s->key)) < 0 ||
+        dkim_fold_tag(&fold, "s", dkim_key_selector(s->key)) < 0)
         goto overflow;
     snprintf(number, sizeof(number), "%lld", now);
-    if (arc_fold_tag(&fold, "t", number) < 0)
+    if (dkim_fold_tag(&fold, "t", number) < 0)
         goto overflow;
-    for (size_t i = 0; i < h->count; i++) {
-        char token[LIMIT_DKIM_NAME + 4];
-        size_t n = 0;
-        if (h->lens[i] > LIMIT_DKIM_NAME)
-            goto overflow;
-        if (i == 0) {
-            memcpy(token, "h=", 2);
-            n = 2;
-        }
-        for (size_t c = 0; c < h->lens[i]; c++)
-            token[n++] = (char)util_lower((unsigned char)h->names[i][c]);
-        token[n++] = i + 1 == h->count ? ';' : ':';
-        if (arc_fold_put(&fold, token, n, i > 0) < 0)
-            goto overflow;
-    }
-    if (arc_fold_tag(&fold, "bh", bh) < 0 || arc_fold_put(&fold, "b=", 2, 0) < 0)
+    if (dkim_fold_hlist(&fold, h) < 0)
+        goto overflow;
+    if (dkim_fold_tag(&fold, "bh", bh) < 0 || dkim_fold_put(&fold, "b=", 2, 0) < 0)
         goto overflow;
     if (dkim_header_hash_ctx(&s->hash, hdr, header_end, h->names, h->lens, h->count,
                              DKIM_CANON_RELAXED, s->ams.data, s->ams.len, hash) < 0) {
@@ -325,7 +231,7 @@ static int arc_make_ams(struct arc_sealer *s, const char *hdr, size_t header_end
     }
     if (dkim_sign_ctx_sign(&s->sign, hash, &s->sig, err, errlen) < 0)
         return -1;
-    if (arc_fold_fill(&fold, s->sig.data, s->sig.len) < 0 || buf_append(&s->ams, "\r\n", 2) < 0)
+    if (dkim_fold_fill(&fold, s->sig.data, s->sig.len) < 0 || buf_append(&s->ams, "\r\n", 2) < 0)
         goto overflow;
     return 0;
 overflow:
@@ -337,7 +243,7 @@ overflow:
 static int arc_make_seal(struct arc_sealer *s, const char *hdr, const struct arc_sets *sets,
                          int instance, enum arc_cv cv, long long now, char *err, size_t errlen)
 {
-    struct arc_fold fold = {.out = &s->seal, .column = 0};
+    struct dkim_fold fold = {.out = &s->seal, .column = 0};
     unsigned char hash[DKIM_HASH_LEN];
     unsigned int hash_len = 0;
     char number[32];
@@ -349,13 +255,13 @@ static int arc_make_seal(struct arc_sealer *s, const char *hdr, const struct arc
         goto overflow;
     fold.column = s->seal.len;
     snprintf(number, sizeof(number), "%d", instance);
-    if (arc_fold_tag(&fold, "i", number) < 0 || arc_fold_tag(&fold, "a", "rsa-sha256") < 0)
+    if (dkim_fold_tag(&fold, "i", number) < 0 || dkim_fold_tag(&fold, "a", "rsa-sha256") < 0)
         goto overflow;
     snprintf(number, sizeof(number), "%lld", now);
-    if (arc_fold_tag(&fold, "t", number) < 0 || arc_fold_tag(&fold, "cv", arc_cv_name(cv)) < 0 ||
-        arc_fold_tag(&fold, "d", dkim_key_domain(s->key)) < 0 ||
-        arc_fold_tag(&fold, "s", dkim_key_selector(s->key)) < 0 ||
-        arc_fold_put(&fold, "b=", 2, 0) < 0)
+    if (dkim_fold_tag(&fold, "t", number) < 0 || dkim_fold_tag(&fold, "cv", arc_cv_name(cv)) < 0 ||
+        dkim_fold_tag(&fold, "d", dkim_key_domain(s->key)) < 0 ||
+        dkim_fold_tag(&fold, "s", dkim_key_selector(s->key)) < 0 ||
+        dkim_fold_put(&fold, "b=", 2, 0) < 0)
         goto overflow;
     /* §5.1.2: after a failed chain the seal covers its own set only */
     for (int i = 1; cv != ARC_CV_FAIL && i < instance; i++)
@@ -377,7 +283,7 @@ static int arc_make_seal(struct arc_sealer *s, const char *hdr, const struct arc
     }
     if (dkim_sign_ctx_sign(&s->sign, hash, &s->sig, err, errlen) < 0)
         return -1;
-    if (arc_fold_fill(&fold, s->sig.data, s->sig.len) < 0 || buf_append(&s->seal, "\r\n", 2) < 0)
+    if (dkim_fold_fill(&fold, s->sig.data, s->sig.len) < 0 || buf_append(&s->seal, "\r\n", 2) < 0)
         goto overflow;
     return 0;
 overflow:
@@ -435,10 +341,8 @@ int arc_seal(struct arc_sealer *s, const char *hdr, size_t len,
         dkim_errf(err, errlen, "the header block does not hold the chain that was validated");
         goto fail;
     }
-    if (arc_hlist_build(s, hdr, header_end) < 0) {
-        dkim_errf(err, errlen, "more than %d header fields to sign", LIMIT_DKIM_SIGN_HEADERS);
+    if (arc_hlist_build(s, hdr, header_end, err, errlen) < 0)
         goto fail;
-    }
     if (dkim_base64(body_hash->hash, DKIM_HASH_LEN, &bh_buf) < 0)
         goto fail;
     if (arc_make_aar(s, instance, authserv_id, results) < 0) {

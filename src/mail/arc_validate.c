@@ -62,9 +62,9 @@ static struct dkim_pubkey *arc_key_for(struct arc_work *w, const struct hdr_fiel
         arc_why(w, "%s i=%d: malformed, or a=, d= or s= missing", what, instance);
         return NULL;
     }
-    if (arc_span_is(a, a_len, "rsa-sha256"))
+    if (dkim_span_is(a, a_len, "rsa-sha256"))
         *alg = DKIM_ALG_RSA_SHA256;
-    else if (arc_span_is(a, a_len, "ed25519-sha256"))
+    else if (dkim_span_is(a, a_len, "ed25519-sha256"))
         *alg = DKIM_ALG_ED25519_SHA256;
     else {
         arc_why(w, "%s i=%d: unsupported a=%.*s", what, instance, (int)(a_len > 32 ? 32 : a_len),
@@ -94,65 +94,6 @@ static int arc_b_decode(struct arc_work *w, const struct hdr_field *f, unsigned 
                : -1;
 }
 
-/* arc_parse_canon - c= of an AMS: "relaxed/simple", "simple", ... (RFC 6376 §3.5) */
-static int arc_parse_canon(const char *c, size_t len, enum dkim_canon *hc, enum dkim_canon *bc)
-{
-    const char *slash = memchr(c, '/', len);
-    size_t head_len = slash ? (size_t)(slash - c) : len;
-    if (arc_span_is(c, head_len, "relaxed"))
-        *hc = DKIM_CANON_RELAXED;
-    else if (arc_span_is(c, head_len, "simple"))
-        *hc = DKIM_CANON_SIMPLE;
-    else
-        return -1;
-    *bc = DKIM_CANON_SIMPLE;
-    if (slash == NULL)
-        return 0;
-    if (arc_span_is(slash + 1, len - head_len - 1, "relaxed"))
-        *bc = DKIM_CANON_RELAXED;
-    else if (!arc_span_is(slash + 1, len - head_len - 1, "simple"))
-        return -1;
-    return 0;
-}
-
-/* arc_is_space - FWS around an h= name */
-static int arc_is_space(char c)
-{
-    return c == ' ' || c == '\t' || c == '\r' || c == '\n';
-}
-
-/* a parsed h= list: spans into the field */
-struct arc_hspans {
-    size_t count;
-    const char *names[LIMIT_DKIM_SIGN_HEADERS];
-    size_t lens[LIMIT_DKIM_SIGN_HEADERS];
-};
-
-/* arc_parse_h - split h= on ":"; arc-seal may not be signed by an AMS (§4.1.2) */
-static int arc_parse_h(const char *h, size_t len, struct arc_hspans *out)
-{
-    size_t pos = 0;
-    out->count = 0;
-    while (pos <= len) {
-        size_t end = pos;
-        while (end < len && h[end] != ':')
-            end++;
-        size_t a = pos, b = end;
-        while (a < b && arc_is_space(h[a]))
-            a++;
-        while (b > a && arc_is_space(h[b - 1]))
-            b--;
-        if (a == b || out->count == LIMIT_DKIM_SIGN_HEADERS)
-            return -1;
-        if (b - a == 8 && util_strncaseeq(h + a, "arc-seal", 8))
-            return -1;
-        out->names[out->count] = h + a;
-        out->lens[out->count++] = b - a;
-        pos = end + 1;
-    }
-    return 0;
-}
-
 /* arc_check_ams - §5.2 step 4: the AMS of the newest set, as DKIM checks a signature */
 static int arc_check_ams(struct arc_work *w, int instance)
 {
@@ -162,7 +103,7 @@ static int arc_check_ams(struct arc_work *w, int instance)
     unsigned char sig[ARC_SIG_MAX], bh_raw[DKIM_HASH_LEN + 4], hash[DKIM_HASH_LEN];
     enum dkim_canon hc, bc;
     enum dkim_alg alg;
-    struct arc_hspans hs;
+    struct dkim_hspans hs;
     struct dkim_body_hash body_hash;
     struct dkim_body *body = NULL;
     int rc = -1;
@@ -171,8 +112,8 @@ static int arc_check_ams(struct arc_work *w, int instance)
     if (key == NULL)
         return -1;
     if (arc_tag(w->msg, f, "h", &h, &h_len) != 1 || arc_tag(w->msg, f, "bh", &bh, &bh_len) != 1 ||
-        arc_tag(w->msg, f, "c", &c, &c_len) < 0 || arc_parse_canon(c, c_len, &hc, &bc) < 0 ||
-        arc_parse_h(h, h_len, &hs) < 0) {
+        arc_tag(w->msg, f, "c", &c, &c_len) < 0 || dkim_parse_canon(c, c_len, &hc, &bc) < 0 ||
+        dkim_parse_h(h, h_len, &hs) < 0 || dkim_hspans_has(&hs, "arc-seal")) { /* §4.1.2 */
         arc_why(w, "ARC-Message-Signature i=%d: bad or missing h=, bh= or c=", instance);
         return -1;
     }
@@ -181,9 +122,7 @@ static int arc_check_ams(struct arc_work *w, int instance)
         return -1;
     }
     if (w->now > 0 && arc_tag(w->msg, f, "x", &x, &x_len) == 1) {
-        long long expiry = 0;
-        for (size_t i = 0; i < x_len && x[i] >= '0' && x[i] <= '9' && expiry < (1LL << 40); i++)
-            expiry = expiry * 10 + (x[i] - '0');
+        long long expiry = dkim_parse_expiry(x, x_len);
         if (expiry < w->now) {
             arc_why(w, "ARC-Message-Signature i=%d: expired (x=%lld)", instance, expiry);
             return -1;
@@ -205,7 +144,7 @@ static int arc_check_ams(struct arc_work *w, int instance)
         goto done;
     }
     buf_reset(&w->field);
-    if (arc_field_without_b(w->msg, f, &w->field) < 0 ||
+    if (dkim_field_without_b(w->msg, f, &w->field) < 0 ||
         dkim_header_hash(w->msg, w->header_end, hs.names, hs.lens, hs.count, hc, w->field.data,
                          w->field.len, hash) < 0)
         goto internal;
@@ -255,7 +194,7 @@ static int arc_check_as(struct arc_work *w, int instance)
                 goto internal;
         }
     buf_reset(&w->field);
-    if (arc_field_without_b(w->msg, f, &w->field) < 0 ||
+    if (dkim_field_without_b(w->msg, f, &w->field) < 0 ||
         dkim_canon_header_field(DKIM_CANON_RELAXED, w->field.data, w->field.len, &w->canon) < 0)
         goto internal;
     w->canon.len -= 2; /* the seal itself without its CRLF, as in RFC 6376 §3.7 */

@@ -10,6 +10,8 @@
  * RFC 8301 §3.1: rsa-sha256 only (no rsa-sha1). RFC 8463 §3: Ed25519 signs
  * the SHA-256 header hash (PureEdDSA over those 32 bytes).
  *
+ * The default h= list and the folding are dkim_field.c's (ARC uses them too).
+ *
  * Does not: choose the key by From domain (the caller builds a signer for
  * the domain), or place the fields (the caller puts them on top).
  */
@@ -27,21 +29,11 @@
 /* RSA-8192 signatures are 1024 bytes */
 #define DKIM_SIG_MAX 1024
 
-static const char *const dkim_default_headers[] = {
-    "from",
-    "sender",
-    "reply-to",
-    "subject",
-    "date",
-    "message-id",
-    "to",
-    "cc",
-    "mime-version",
-    "content-type",
-    "content-transfer-encoding",
-    "in-reply-to",
-    "references",
-};
+/*
+ * bytes of distinct names one h= list may take (the names were once copied
+ * into a buffer of this size): a longer list is refused as before
+ */
+#define DKIM_HLIST_NAME_ROOM (LIMIT_DKIM_SIGN_HEADERS * 64)
 
 struct dkim_signer {
     struct dkim_opts opts; /* sign_headers points at names below, or NULL */
@@ -49,17 +41,8 @@ struct dkim_signer {
     struct dkim_sign_ctx ctx[LIMIT_DKIM_KEYS];
     struct dkim_hash_ctx hash;            /* header hashing, reused */
     struct buf field, sig;                /* one field being made, reused */
-    struct dkim_hlist *hlist;             /* the h= list being made, reused */
+    struct dkim_hlist hlist;              /* the h= list being made, reused */
     char *names[LIMIT_DKIM_SIGN_HEADERS]; /* owned copies of opts->sign_headers */
-};
-
-/* the h= list of one message: names are spans into storage */
-struct dkim_hlist {
-    size_t count;
-    const char *names[LIMIT_DKIM_SIGN_HEADERS];
-    size_t lens[LIMIT_DKIM_SIGN_HEADERS];
-    char storage[LIMIT_DKIM_SIGN_HEADERS * 64];
-    size_t used;
 };
 
 /* dkim_sign_ctx_init - one prepared OpenSSL context per key */
@@ -148,7 +131,6 @@ struct dkim_signer *dkim_signer_new(struct dkim_key *const *keys, size_t nkeys,
     signer = xcalloc(1, sizeof(*signer));
     buf_init(&signer->field, LIMIT_DKIM_FIELD);
     buf_init(&signer->sig, LIMIT_DKIM_FIELD);
-    signer->hlist = xmalloc(sizeof(*signer->hlist));
     if (dkim_hash_ctx_init(&signer->hash) < 0) {
         dkim_errf(err, errlen, "SHA-256 is not available");
         goto fail;
@@ -184,7 +166,6 @@ void dkim_signer_free(struct dkim_signer *signer)
     dkim_hash_ctx_cleanup(&signer->hash);
     buf_cleanup(&signer->field);
     buf_cleanup(&signer->sig);
-    free(signer->hlist);
     for (size_t i = 0; i < LIMIT_DKIM_SIGN_HEADERS; i++)
         free(signer->names[i]);
     free(signer);
@@ -194,125 +175,6 @@ void dkim_signer_free(struct dkim_signer *signer)
 enum dkim_canon dkim_signer_body_canon(const struct dkim_signer *signer)
 {
     return signer->opts.body_canon;
-}
-
-/* dkim_hlist_add - one name (lower-cased copy), times times */
-static int dkim_hlist_add(struct dkim_hlist *h, const char *name, size_t len, size_t times)
-{
-    if (len == 0 || len > sizeof(h->storage) - h->used)
-        return -1;
-    char *copy = h->storage + h->used;
-    for (size_t i = 0; i < len; i++)
-        copy[i] = (char)util_lower((unsigned char)name[i]);
-    h->used += len;
-    for (size_t t = 0; t < times; t++) {
-        if (h->count == LIMIT_DKIM_SIGN_HEADERS)
-            return -1;
-        h->names[h->count] = copy;
-        h->lens[h->count++] = len;
-    }
-    return 0;
-}
-
-/* dkim_hlist_default - the default names present, from oversigned, list-* fields */
-static int dkim_hlist_default(struct dkim_hlist *h, const char *hdr, size_t len, char *err,
-                              size_t errlen)
-{
-    struct hdr_iter it;
-    struct hdr_field f;
-    size_t counts[ARRAY_LEN(dkim_default_headers)] = {0};
-
-    hdr_iter_init(&it, hdr, len);
-    while (hdr_iter_next(&it, &f))
-        for (size_t i = 0; i < ARRAY_LEN(dkim_default_headers); i++)
-            if (hdr_name_is(hdr, &f, dkim_default_headers[i], strlen(dkim_default_headers[i])))
-                counts[i]++;
-    if (counts[0] == 0) {
-        dkim_errf(err, errlen, "no From field: nothing to sign for (RFC 6376 §5.4)");
-        return -1;
-    }
-    for (size_t i = 0; i < ARRAY_LEN(dkim_default_headers); i++) {
-        size_t times = counts[i] + (i == 0); /* from: once more than it occurs */
-        if (times &&
-            dkim_hlist_add(h, dkim_default_headers[i], strlen(dkim_default_headers[i]), times) < 0)
-            goto too_many;
-    }
-    /* list-* (RFC 2369, RFC 2919): each distinct name, as often as it occurs */
-    hdr_iter_init(&it, hdr, len);
-    while (hdr_iter_next(&it, &f)) {
-        if (f.name_len <= 5 || !util_strncaseeq(hdr + f.off, "list-", 5))
-            continue;
-        /*
-         * h= is a tag value (RFC 6376 §3.2): a name holding ";" or white space
-         * would end or split the tag, so such a field cannot be signed by name.
-         * Only letters, digits and "-" go in (every registered list-* name).
-         */
-        int plain = 1;
-        for (size_t i = 0; i < f.name_len && plain; i++) {
-            unsigned char c = (unsigned char)hdr[f.off + i];
-            plain = (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') ||
-                    c == '-';
-        }
-        if (!plain)
-            continue;
-        int seen = 0;
-        for (size_t i = 0; i < h->count && !seen; i++)
-            seen =
-                h->lens[i] == f.name_len && util_strncaseeq(h->names[i], hdr + f.off, f.name_len);
-        if (seen)
-            continue;
-        size_t times = 0;
-        struct hdr_iter again;
-        struct hdr_field g;
-        hdr_iter_init(&again, hdr, len);
-        while (hdr_iter_next(&again, &g))
-            times += hdr_name_is(hdr, &g, hdr + f.off, f.name_len);
-        if (dkim_hlist_add(h, hdr + f.off, f.name_len, times) < 0)
-            goto too_many;
-    }
-    return 0;
-too_many:
-    dkim_errf(err, errlen, "more than %d header fields to sign", LIMIT_DKIM_SIGN_HEADERS);
-    return -1;
-}
-
-/* a field being folded: text and the current column */
-struct dkim_fold {
-    struct buf *out;
-    size_t column;
-};
-
-/* dkim_fold_put - a token, after " " (or glued) when it fits, else after CRLF SP */
-static int dkim_fold_put(struct dkim_fold *f, const char *token, size_t len, int glued)
-{
-    size_t need = len + (glued ? 0 : 1);
-    if (f->column + need > DKIM_FOLD_COLUMNS && f->column > 1) {
-        if (buf_append(f->out, "\r\n ", 3) < 0)
-            return -1;
-        f->column = 1;
-    } else if (!glued) {
-        if (buf_append(f->out, " ", 1) < 0)
-            return -1;
-        f->column++;
-    }
-    if (buf_append(f->out, token, len) < 0)
-        return -1;
-    f->column += len;
-    return 0;
-}
-
-/* dkim_fold_tag - "name=value;" as one token */
-static int dkim_fold_tag(struct dkim_fold *f, const char *name, const char *value)
-{
-    char token[LIMIT_DKIM_NAME + 16];
-    size_t name_len = strlen(name), value_len = strlen(value);
-    if (name_len + value_len + 2 > sizeof(token))
-        return -1;
-    memcpy(token, name, name_len);
-    token[name_len] = '=';
-    memcpy(token + name_len + 1, value, value_len);
-    token[name_len + 1 + value_len] = ';';
-    return dkim_fold_put(f, token, name_len + value_len + 2, 0);
 }
 
 /* dkim_sign_one - build, hash and sign the field for one key; append it to out */
@@ -346,22 +208,8 @@ static int dkim_sign_one(struct dkim_signer *signer, struct dkim_sign_ctx *ctx,
         if (dkim_fold_tag(&fold, "x", number) < 0)
             goto overflow;
     }
-    /* h=a:b:c; folded after a colon when the line is full */
-    for (size_t i = 0; i < h->count; i++) {
-        char token[LIMIT_DKIM_NAME + 4];
-        size_t n = 0;
-        if (h->lens[i] > LIMIT_DKIM_NAME)
-            goto overflow;
-        if (i == 0) {
-            memcpy(token, "h=", 2);
-            n = 2;
-        }
-        memcpy(token + n, h->names[i], h->lens[i]);
-        n += h->lens[i];
-        token[n++] = i + 1 == h->count ? ';' : ':';
-        if (dkim_fold_put(&fold, token, n, i > 0) < 0)
-            goto overflow;
-    }
+    if (dkim_fold_hlist(&fold, h) < 0)
+        goto overflow;
     if (dkim_fold_tag(&fold, "bh", bh) < 0 || dkim_fold_put(&fold, "b=", 2, 0) < 0)
         goto overflow;
 
@@ -374,20 +222,8 @@ static int dkim_sign_one(struct dkim_signer *signer, struct dkim_sign_ctx *ctx,
     if (dkim_sign_ctx_sign(ctx, hash, sig, err, errlen) < 0)
         return -1;
     /* b= value: fill each line to the fold column */
-    for (size_t off = 0; off < sig->len;) {
-        if (fold.column >= DKIM_FOLD_COLUMNS) {
-            if (buf_append(field, "\r\n ", 3) < 0)
-                goto overflow;
-            fold.column = 1;
-        }
-        size_t n = DKIM_FOLD_COLUMNS - fold.column;
-        if (n > sig->len - off)
-            n = sig->len - off;
-        if (buf_append(field, sig->data + off, n) < 0)
-            goto overflow;
-        fold.column += n;
-        off += n;
-    }
+    if (dkim_fold_fill(&fold, sig->data, sig->len) < 0)
+        goto overflow;
     if (buf_append(field, "\r\n", 2) < 0 || buf_append(out, field->data, field->len) < 0)
         goto overflow;
     return 0;
@@ -401,13 +237,13 @@ int dkim_sign_header(struct dkim_signer *signer, const char *hdr, size_t len,
                      const struct dkim_body_hash *body_hash, long long now, struct buf *out,
                      char *err, size_t errlen)
 {
-    struct dkim_hlist *h = signer->hlist;
+    struct dkim_hlist *h = &signer->hlist;
     /* bh= on the stack: limit + 1 == cap, so the buffer never reallocates */
     char bh[64];
     struct buf bh_buf = {.data = bh, .len = 0, .cap = sizeof(bh), .limit = sizeof(bh) - 1};
     size_t out_len = out->len;
 
-    h->count = h->used = 0;
+    dkim_hlist_reset(h, DKIM_HLIST_NAME_ROOM);
     if (body_hash->canon != signer->opts.body_canon) {
         dkim_errf(err, errlen, "body hashed with the other canonicalisation");
         goto fail;
@@ -419,7 +255,7 @@ int dkim_sign_header(struct dkim_signer *signer, const char *hdr, size_t len,
                 dkim_errf(err, errlen, "bad list of header names to sign");
                 goto fail;
             }
-    } else if (dkim_hlist_default(h, hdr, len, err, errlen) < 0) {
+    } else if (dkim_hlist_default(h, hdr, len, NULL, 1, err, errlen) < 0) {
         goto fail;
     }
     if (dkim_base64(body_hash->hash, DKIM_HASH_LEN, &bh_buf) < 0)

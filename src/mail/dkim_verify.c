@@ -40,7 +40,7 @@ const char *dkim_status_name(enum dkim_status status)
 }
 
 /* dkim_span_is - span equals a C string exactly */
-static int dkim_span_is(const char *s, size_t len, const char *want)
+int dkim_span_is(const char *s, size_t len, const char *want)
 {
     return strlen(want) == len && memcmp(s, want, len) == 0;
 }
@@ -55,7 +55,7 @@ static void dkim_copy_name(char *dst, const char *s, size_t len)
 }
 
 /* dkim_parse_canon - "relaxed/simple", "simple", ... (§3.5 c=) */
-static int dkim_parse_canon(const char *c, size_t len, enum dkim_canon *hc, enum dkim_canon *bc)
+int dkim_parse_canon(const char *c, size_t len, enum dkim_canon *hc, enum dkim_canon *bc)
 {
     const char *slash = memchr(c, '/', len);
     size_t head_len = slash ? (size_t)(slash - c) : len;
@@ -126,17 +126,9 @@ static void dkim_header_b(const char *b, size_t b_len, char out[DKIM_HEADER_B_LE
     out[n] = '\0';
 }
 
-/* a parsed h= list: spans into the field */
-struct dkim_hspans {
-    size_t count;
-    const char *names[LIMIT_DKIM_SIGN_HEADERS];
-    size_t lens[LIMIT_DKIM_SIGN_HEADERS];
-};
-
-/* dkim_parse_h - split h= on ":" with FWS around names; from must be there */
-static int dkim_parse_h(const char *h, size_t len, struct dkim_hspans *out)
+/* dkim_parse_h - split h= on ":" with FWS around names */
+int dkim_parse_h(const char *h, size_t len, struct dkim_hspans *out)
 {
-    int has_from = 0;
     size_t pos = 0;
     out->count = 0;
     while (pos <= len) {
@@ -153,10 +145,46 @@ static int dkim_parse_h(const char *h, size_t len, struct dkim_hspans *out)
             return -1;
         out->names[out->count] = h + a;
         out->lens[out->count++] = b - a;
-        has_from |= b - a == 4 && util_strncaseeq(h + a, "from", 4);
         pos = end + 1;
     }
-    return has_from ? 0 : -1;
+    return 0;
+}
+
+/* dkim_hspans_has - a name of the list, in any case */
+int dkim_hspans_has(const struct dkim_hspans *hs, const char *name)
+{
+    size_t len = strlen(name);
+    for (size_t i = 0; i < hs->count; i++)
+        if (hs->lens[i] == len && util_strncaseeq(hs->names[i], name, len))
+            return 1;
+    return 0;
+}
+
+/* dkim_parse_expiry - x= digits, read while the value stays under 2^40 */
+long long dkim_parse_expiry(const char *x, size_t len)
+{
+    long long expiry = 0;
+    for (size_t i = 0; i < len && x[i] >= '0' && x[i] <= '9' && expiry < (1LL << 40); i++)
+        expiry = expiry * 10 + (x[i] - '0');
+    return expiry;
+}
+
+/* dkim_field_without_b - §3.7: from after "b=" to the next ";", white space included */
+int dkim_field_without_b(const char *hdr, const struct hdr_field *f, struct buf *out)
+{
+    const char *b;
+    size_t b_len;
+    if (dkim_tag_find(hdr + f->value_off, f->value_end - f->value_off, "b", &b, &b_len) != 1)
+        return -1;
+    size_t b_start = (size_t)(b - hdr), b_end = b_start + b_len;
+    while (b_start > f->value_off && hdr[b_start - 1] != '=')
+        b_start--;
+    while (b_end < f->value_end && hdr[b_end] != ';')
+        b_end++;
+    if (buf_append(out, hdr + f->off, b_start - f->off) < 0 ||
+        buf_append(out, hdr + b_end, f->value_end - b_end) < 0)
+        return -1;
+    return 0;
 }
 
 /* dkim_verify_one - one DKIM-Signature field */
@@ -200,7 +228,8 @@ static void dkim_verify_one(const char *msg, size_t header_end, size_t body_off,
         dkim_errf(r->reason, sizeof(r->reason), "unsupported a=%.*s", (int)a_len, a);
         goto done;
     }
-    if (dkim_parse_canon(c, c_len, &hc, &bc) < 0 || dkim_parse_h(h, h_len, &hs) < 0) {
+    if (dkim_parse_canon(c, c_len, &hc, &bc) < 0 || dkim_parse_h(h, h_len, &hs) < 0 ||
+        !dkim_hspans_has(&hs, "from")) {
         dkim_errf(r->reason, sizeof(r->reason), "bad c= or h= (h= must list from)");
         goto done;
     }
@@ -209,9 +238,7 @@ static void dkim_verify_one(const char *msg, size_t header_end, size_t body_off,
         goto done;
     }
     if (now > 0 && dkim_tag_find(list, list_len, "x", &x, &x_len) == 1) {
-        long long expiry = 0;
-        for (size_t i = 0; i < x_len && x[i] >= '0' && x[i] <= '9' && expiry < (1LL << 40); i++)
-            expiry = expiry * 10 + (x[i] - '0');
+        long long expiry = dkim_parse_expiry(x, x_len);
         if (expiry < now) {
             dkim_errf(r->reason, sizeof(r->reason), "signature expired (x=%lld)", expiry);
             goto done;
@@ -252,13 +279,7 @@ static void dkim_verify_one(const char *msg, size_t header_end, size_t body_off,
     }
 
     /* §3.7 step 2: the field with b= emptied, from after "=" to the next ";" */
-    size_t b_start = (size_t)(b - msg), b_end = b_start + b_len;
-    while (b_start > f->value_off && msg[b_start - 1] != '=')
-        b_start--;
-    while (b_end < f->value_end && msg[b_end] != ';')
-        b_end++;
-    if (buf_append(&signed_field, msg + f->off, b_start - f->off) < 0 ||
-        buf_append(&signed_field, msg + b_end, f->value_end - b_end) < 0 ||
+    if (dkim_field_without_b(msg, f, &signed_field) < 0 ||
         dkim_header_hash(msg, header_end, hs.names, hs.lens, hs.count, hc, signed_field.data,
                          signed_field.len, hash) < 0) {
         dkim_errf(r->reason, sizeof(r->reason), "cannot hash the header");
