@@ -529,7 +529,9 @@ static int cmd_verify(int argc, char **argv)
         const char *status = dkim_status_name(res->status), *why = res->reason;
         if (res->status == DKIM_NEUTRAL && kf) { /* no --key key: what did DNS say? */
             enum keyfetch_status ks = keyfetch_status(kf, res->domain, res->selector, &why);
-            status = ks == KEYFETCH_TEMPFAIL ? "temperror" : "permerror";
+            status = ks == KEYFETCH_TEMPFAIL ? "temperror"
+                     : ks == KEYFETCH_SKIPPED ? "neutral"
+                                              : "permerror";
         }
         printf("dkim=%s d=%s s=%s a=%s (%s)\n", status, res->domain, res->selector,
                res->alg == DKIM_ALG_ED25519_SHA256 ? "ed25519-sha256" : "rsa-sha256", why);

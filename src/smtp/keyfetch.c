@@ -32,6 +32,7 @@ struct keyfetch_pair {
     char domain[LIMIT_DKIM_NAME + 1];   /* lower case */
     char selector[LIMIT_DKIM_NAME + 1]; /* lower case */
     struct dnstxt_query *q;             /* while the lookup runs */
+    int arc;                            /* named by an ARC field */
     enum keyfetch_status status;
     char why[KEYFETCH_WHY_SIZE];
 };
@@ -42,19 +43,24 @@ struct keyfetch {
     void *arg;
     struct event *ev; /* answers a header without lookups on the next loop pass */
     size_t pair_count, pending;
+    int overflow; /* a budget ran out: some pairs were not looked up */
     struct keyfetch_pair pairs[LIMIT_KEYFETCH_PAIRS];
     struct dkim_pubkey *keys[LIMIT_KEYFETCH_PAIRS];
     size_t key_count;
 };
 
-/* the fields that carry d= and s= (RFC 6376 §3.5, RFC 8617 §4.1.2, §4.1.3) */
+/*
+ * the fields that carry d= and s= (RFC 8617 §4.1.2, §4.1.3, RFC 6376 §3.5),
+ * and the pass that collects them: ARC first
+ */
 static const struct {
     const char *name;
     size_t len;
+    int arc;
 } keyfetch_fields[] = {
-    {"DKIM-Signature", 14},
-    {"ARC-Message-Signature", 21},
-    {"ARC-Seal", 8},
+    {"ARC-Seal", 8, 1},
+    {"ARC-Message-Signature", 21, 1},
+    {"DKIM-Signature", 14, 0},
 };
 
 /* keyfetch_copy_lower - span into out (LIMIT_DKIM_NAME + 1 bytes), lower case; -1 if too long */
@@ -79,16 +85,22 @@ static const struct keyfetch_pair *keyfetch_find(const struct keyfetch *kf, cons
     return NULL;
 }
 
-/* keyfetch_collect - the distinct, usable pairs of the signature fields */
-static void keyfetch_collect(struct keyfetch *kf, const char *hdr, size_t hdr_len)
+/*
+ * keyfetch_collect - the distinct, usable pairs of the ARC fields (arc 1) or
+ * the DKIM-Signature fields (arc 0), at most budget new ones
+ */
+static void keyfetch_collect(struct keyfetch *kf, const char *hdr, size_t hdr_len, int arc,
+                             size_t budget)
 {
     struct hdr_iter it;
     struct hdr_field f;
+    size_t added = 0;
     hdr_iter_init(&it, hdr, hdr_len);
-    while (hdr_iter_next(&it, &f) && kf->pair_count < LIMIT_KEYFETCH_PAIRS) {
+    while (hdr_iter_next(&it, &f)) {
         int wanted = 0;
         for (size_t i = 0; i < ARRAY_LEN(keyfetch_fields) && !wanted; i++)
-            wanted = hdr_name_is(hdr, &f, keyfetch_fields[i].name, keyfetch_fields[i].len);
+            wanted = keyfetch_fields[i].arc == arc &&
+                     hdr_name_is(hdr, &f, keyfetch_fields[i].name, keyfetch_fields[i].len);
         if (!wanted)
             continue;
         const char *list = hdr + f.value_off, *d, *s;
@@ -103,8 +115,14 @@ static void keyfetch_collect(struct keyfetch *kf, const char *hdr, size_t hdr_le
         snprintf(name, sizeof(name), "%s._domainkey.%s", p->selector, p->domain);
         if (dnsmsg_name_check(name) < 0 || keyfetch_find(kf, p->domain, p->selector))
             continue;
+        if (added == budget) {
+            kf->overflow = 1;
+            return;
+        }
         p->kf = kf;
+        p->arc = arc;
         kf->pair_count++;
+        added++;
     }
 }
 
@@ -190,7 +208,8 @@ struct keyfetch *keyfetch_start(struct dnstxt *r, const char *hdr, size_t hdr_le
         free(kf);
         return NULL;
     }
-    keyfetch_collect(kf, hdr, hdr_len);
+    keyfetch_collect(kf, hdr, hdr_len, 1, LIMIT_KEYFETCH_ARC_PAIRS);
+    keyfetch_collect(kf, hdr, hdr_len, 0, LIMIT_KEYFETCH_DKIM_PAIRS);
     for (size_t i = 0; i < kf->pair_count; i++) {
         struct keyfetch_pair *p = &kf->pairs[i];
         char name[2 * LIMIT_DKIM_NAME + 16];
@@ -239,14 +258,28 @@ enum keyfetch_status keyfetch_status(const struct keyfetch *kf, const char *doma
                                      const char *selector, const char **why)
 {
     const struct keyfetch_pair *p = keyfetch_find(kf, domain, selector);
+    if (p == NULL && kf->overflow) {
+        if (why)
+            *why = "not verified: the message names more keys than coex looks up";
+        return KEYFETCH_SKIPPED;
+    }
     if (p == NULL) {
         if (why)
-            *why = "key not looked up (no such signature, or too many signatures)";
+            *why = "key not looked up (no such signature, or not a DNS name)";
         return KEYFETCH_NOKEY;
     }
     if (why)
         *why = p->why;
     return p->status;
+}
+
+/* keyfetch_arc_tempfail - see keyfetch.h */
+int keyfetch_arc_tempfail(const struct keyfetch *kf)
+{
+    for (size_t i = 0; i < kf->pair_count; i++)
+        if (kf->pairs[i].arc && kf->pairs[i].status == KEYFETCH_TEMPFAIL)
+            return 1;
+    return 0;
 }
 
 /* keyfetch_pair_count - see keyfetch.h */

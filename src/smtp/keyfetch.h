@@ -13,8 +13,13 @@
  *
  * Used by coexd and `coexctl dkim verify --dns`; on the loop's thread.
  *
+ * The ARC fields are collected first, with a budget of their own, so that
+ * a message carrying many DKIM signatures cannot starve the chain of its
+ * keys; then the DKIM-Signature fields.
+ *
  * Does not: verify anything (dkim_verify and the ARC verifier do, with the
- * keys from keyfetch_keys), or look up more than LIMIT_KEYFETCH_PAIRS pairs.
+ * keys from keyfetch_keys), or look up more than LIMIT_KEYFETCH_ARC_PAIRS +
+ * LIMIT_KEYFETCH_DKIM_PAIRS pairs.
  */
 #ifndef COEX_KEYFETCH_H
 #define COEX_KEYFETCH_H
@@ -24,12 +29,15 @@
 #include "dkim.h"
 #include "dnstxt.h"
 
-#define LIMIT_KEYFETCH_PAIRS 16 /* distinct (d=, s=) pairs looked up per message */
+#define LIMIT_KEYFETCH_ARC_PAIRS 16  /* distinct pairs of ARC-Seal/ARC-Message-Signature fields */
+#define LIMIT_KEYFETCH_DKIM_PAIRS 16 /* and of DKIM-Signature fields, looked up per message */
+#define LIMIT_KEYFETCH_PAIRS (LIMIT_KEYFETCH_ARC_PAIRS + LIMIT_KEYFETCH_DKIM_PAIRS)
 
 enum keyfetch_status {
     KEYFETCH_OK,
     KEYFETCH_NOKEY,   /* NXDOMAIN, NODATA, unparsable or revoked record: a permanent error */
-    KEYFETCH_TEMPFAIL /* timeout, SERVFAIL, network, a malformed DNS response: try later */
+    KEYFETCH_TEMPFAIL, /* timeout, SERVFAIL, network, a malformed DNS response: try later */
+    KEYFETCH_SKIPPED   /* not looked up: the message names more pairs than the limits */
 };
 
 struct keyfetch;
@@ -67,11 +75,19 @@ struct dkim_pubkey *const *keyfetch_keys(const struct keyfetch *kf, size_t *coun
 /*
  * keyfetch_status - the outcome for domain and selector (ASCII
  * case-insensitive); *why (may be NULL) gets a reason borrowed from kf,
- * e.g. "no key for s._domainkey.d: no such name (NXDOMAIN)". A pair that was not looked up
- * (not in the header, or past LIMIT_KEYFETCH_PAIRS) is KEYFETCH_NOKEY.
+ * e.g. "no key for s._domainkey.d: no such name (NXDOMAIN)". A pair that
+ * was not looked up is KEYFETCH_SKIPPED when a budget ran out, else (not in
+ * the header, or not a valid DNS name) KEYFETCH_NOKEY.
  */
 enum keyfetch_status keyfetch_status(const struct keyfetch *kf, const char *domain,
                                      const char *selector, const char **why);
+
+/*
+ * keyfetch_arc_tempfail - 1 when the lookup of a key that an ARC-Seal or
+ * ARC-Message-Signature names failed temporarily (the chain cannot be
+ * judged now), else 0
+ */
+int keyfetch_arc_tempfail(const struct keyfetch *kf);
 
 /* keyfetch_pair_count - the pairs collected from the header */
 size_t keyfetch_pair_count(const struct keyfetch *kf);

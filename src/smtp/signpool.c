@@ -28,6 +28,7 @@
 
 #define LIMIT_DKIM_KEY_FILE (64 * 1024) /* a PEM key of RSA-8192 is about 6 KiB */
 #define LIMIT_VERIFY_SIGNATURES 16     /* DKIM-Signature fields checked per message */
+#define SIGNPOOL_COMMENT_ROOM 512      /* kept in the results text for the two comments */
 
 struct signpool_domain {
     struct signpool_route *route;
@@ -60,6 +61,9 @@ struct signpool_job {
     void *arg;
     struct signpool_result res;
 };
+
+_Static_assert(sizeof(((struct signpool_job *)0)->facts) < SIGNPOOL_COMMENT_ROOM - 64,
+               "the facts comment fits in the room kept for it");
 
 struct signpool_worker {
     struct signpool *pool;
@@ -267,11 +271,26 @@ static int signpool_body_hash(struct signpool_worker *w, enum dkim_canon canon,
     return dkim_body_final(w->body[canon], out);
 }
 
+/* signpool_count_signatures - the DKIM-Signature fields of msg's header */
+static size_t signpool_count_signatures(const char *msg, size_t len)
+{
+    struct hdr_iter it;
+    struct hdr_field f;
+    size_t n = 0;
+    hdr_iter_init(&it, msg, len);
+    while (hdr_iter_next(&it, &f))
+        n += hdr_name_is(msg, &f, "DKIM-Signature", 14);
+    return n;
+}
+
 /*
  * signpool_verify - the DKIM signatures and the ARC chain of the message as
  * received, against the keys from DNS; the results text (RFC 8601 resinfo
  * list) into res->auth. A signature whose key was not found is permerror,
- * one whose lookup failed temporarily temperror (RFC 6376 §6.1.2).
+ * one whose lookup failed temporarily temperror (RFC 6376 §6.1.2), one not
+ * looked up (too many) neutral. Only the first LIMIT_VERIFY_SIGNATURES are
+ * verified; when the text would be too long, the last of those are left
+ * out; a comment counts what is not listed; arc= always stays.
  */
 static void signpool_verify(const struct signpool_req *q, struct arc_chain *chain,
                             struct signpool_result *res)
@@ -281,7 +300,7 @@ static void signpool_verify(const struct signpool_req *q, struct arc_chain *chai
     size_t count = 0, nkeys = 0;
     struct dkim_pubkey *const *keys = keyfetch_keys(q->keys, &nkeys);
     struct buf text;
-    buf_init(&text, sizeof(res->auth) - 1);
+    buf_init(&text, LIMIT_ARC_RESULTS - SIGNPOOL_COMMENT_ROOM);
     if (dkim_verify(q->orig, q->orig_len, keys, nkeys, q->now, results, LIMIT_VERIFY_SIGNATURES,
                     &count) < 0)
         count = 0;
@@ -292,18 +311,37 @@ static void signpool_verify(const struct signpool_req *q, struct arc_chain *chai
         const char *why = NULL;
         enum keyfetch_status ks =
             keyfetch_status(q->keys, results[i].domain, results[i].selector, &why);
-        status[i] = ks == KEYFETCH_TEMPFAIL ? "temperror" : "permerror";
+        status[i] = ks == KEYFETCH_TEMPFAIL  ? "temperror"
+                    : ks == KEYFETCH_SKIPPED ? "neutral"
+                                             : "permerror";
         if (why && *why)
             snprintf(results[i].reason, sizeof(results[i].reason), "%s", why);
     }
+    /* passes first, so that a text cut short still names them (the order means nothing) */
+    for (size_t i = 0, next = 0; i < count; i++)
+        if (results[i].status == DKIM_PASS) {
+            struct dkim_result r = results[i];
+            memmove(&results[next + 1], &results[next], (i - next) * sizeof(results[0]));
+            memmove(&status[next + 1], &status[next], (i - next) * sizeof(status[0]));
+            results[next] = r;
+            status[next++] = NULL;
+        }
     if (arc_chain_validate(q->orig, q->orig_len, keys, nkeys, q->now, chain) < 0) {
         memset(chain, 0, sizeof(*chain));
         chain->cv = ARC_CV_FAIL;
         snprintf(chain->reason, sizeof(chain->reason), "the chain cannot be read");
     }
-    if (arc_results_text(results, count, status, chain, &text) < 0 ||
-        (q->facts && buf_printf(&text, " (%s)", q->facts) < 0)) {
-        /* too long for the log line and the field: keep what fitted */
+    size_t shown = count;
+    while (arc_results_text(results, shown, status, chain, &text) < 0 && shown > 0)
+        shown--; /* out is left as it was: try with one signature fewer */
+    text.limit = LIMIT_ARC_RESULTS; /* the room kept for the comments */
+    size_t total = signpool_count_signatures(q->orig, q->orig_len);
+    size_t unlisted = (count - shown) + (total > count ? total - count : 0);
+    if (unlisted && buf_printf(&text, " (%zu more signature(s) not listed)", unlisted) < 0) {
+        /* cannot happen: the room is kept */
+    }
+    if (q->facts && buf_printf(&text, " (%s)", q->facts) < 0) {
+        /* cannot happen: facts are shorter than the room */
     }
     snprintf(res->auth, sizeof(res->auth), "%s", text.data ? text.data : "dkim=none");
     buf_cleanup(&text);
@@ -325,8 +363,16 @@ static void signpool_work(struct signpool_worker *w, struct signpool_job *job)
     memset(&chain, 0, sizeof(chain));
     buf_init(&dkim_fields, (size_t)LIMIT_DKIM_FIELD * LIMIT_DKIM_KEYS);
     buf_init(&sealed_hdr, (size_t)LIMIT_DKIM_FIELD * LIMIT_DKIM_KEYS + LIMIT_DKIM_HEADER_BLOCK);
-    if (q->orig && q->keys)
+    if (q->orig && q->keys) {
         signpool_verify(q, &chain, res);
+        if (sr->arc_key && chain.cv == ARC_CV_FAIL && keyfetch_arc_tempfail(q->keys)) {
+            /* sealing cv=fail would end the chain for good (RFC 8617 §5.1.2): retry later */
+            res->tempfail = 1;
+            snprintf(res->err, sizeof(res->err), "a key of the arrived ARC chain: %.90s",
+                     chain.reason);
+            goto done;
+        }
+    }
     hdr_split(q->msg, q->len, &header_end, &body_off);
     if (d) {
         if (d->signers[w->index] == NULL) {

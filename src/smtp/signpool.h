@@ -33,6 +33,7 @@
 
 #include <stddef.h>
 
+#include "arc.h"
 #include "buf.h"
 #include "cfg.h"
 #include "dkim.h"
@@ -45,9 +46,10 @@ struct keyfetch;        /* keyfetch.h */
 /* the outcome of one job, borrowed by the callback */
 struct signpool_result {
     int ok;            /* 1: fields holds what to put on top (maybe nothing) */
+    int tempfail;      /* with ok 0: a key of the arrived ARC chain could not be looked up */
     struct buf fields; /* the ARC set, then the DKIM-Signature fields, CRLF-terminated */
     char info[256];    /* signed: "d=D s=S a=A[, s=S a=A]"; empty when not signed */
-    char auth[768];    /* verified: the results ("dkim=pass header.d=...; arc=none"), else empty */
+    char auth[LIMIT_ARC_RESULTS + 1]; /* verified: "dkim=pass header.d=...; arc=none", or "" */
     char arc[256];     /* sealed: "i=N cv=C d=D s=S"; not sealed: "not sealed: reason"; else empty */
     char err[160];     /* why not, when ok is 0 */
 };

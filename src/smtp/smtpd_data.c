@@ -178,7 +178,8 @@ void smtpd_data_begin(struct smtpd_session *s)
     smtpproto_data_init(&tx->data);
     buf_reset(&tx->msg);
     smtpd_body_reset(s);
-    tx->bh_mask = signpool_body_canons(s->conn->route);
+    tx->route = s->conn->route; /* a reload during the message does not change it */
+    tx->bh_mask = signpool_body_canons(tx->route);
     tx->bh_found = 0;
     tx->bh_off = tx->bh_pos = 0;
     for (int c = 0; c < 2; c++)
@@ -518,6 +519,14 @@ static void smtpd_signed_cb(void *arg, const struct signpool_result *res)
     }
     if (res->auth[0])
         log_info("%s: auth: %s", id, res->auth);
+    if (!res->ok && res->tempfail) {
+        log_error("%s: arc: chain not judged (%s): message not accepted", id, res->err);
+        smtpd_reply(s, "451 4.4.3 Error: DNS lookup for the message's ARC chain failed; try "
+                       "again later");
+        smtpd_commit_free(c);
+        smtpd_resume(s);
+        return;
+    }
     if (!res->ok) {
         log_error("%s: dkim: signing failed (%s): message not accepted", id, res->err);
         smtpd_reply(s, "451 4.3.0 Error: DKIM signing failed; try again later");
@@ -554,7 +563,7 @@ static void smtpd_accept(struct smtpd_session *s, struct smtpd_commit *c)
 {
     const struct coex_config *cfg = s->env->cfg;
     struct smtpd_tx *tx = &s->tx;
-    const struct cfg_route *route = s->conn->route;
+    const struct cfg_route *route = tx->route ? tx->route : s->conn->route;
     struct dkim_body_hash body[2];
     unsigned body_mask = smtpd_body_finish(s, body); /* before msg moves or goes */
     struct spool_msg *m = xcalloc(1, sizeof(*m));
@@ -637,6 +646,13 @@ static void smtpd_keys_cb(void *arg, struct keyfetch *kf)
     c->fetching = 0;
     s->commit = NULL;
     s->waiting = 0;
+    if (s->closing) { /* shutdown answered 421 meanwhile: no 250 may follow it */
+        log_info("connector=%s client=[%s]: closing during the key lookup: message not queued",
+                 s->conn->name, s->client_ip);
+        smtpd_commit_free(c);
+        smtpd_tx_reset(s);
+        return;
+    }
     smtpd_accept(s, c);
     if (s->commit == NULL) /* refused or replied: nothing in flight */
         smtpd_resume(s);
@@ -687,7 +703,7 @@ void smtpd_message_end(struct smtpd_session *s)
         smtpd_refuse(s, "552 5.3.4 Error: message header exceeds fixed limit", "header too large");
         return;
     }
-    const struct cfg_route *route = s->conn->route;
+    const struct cfg_route *route = tx->route ? tx->route : s->conn->route;
     char marker[512];
     long hops;
     int loop;

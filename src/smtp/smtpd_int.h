@@ -37,6 +37,7 @@ struct smtpd_tx {
     struct smtpd_rcpt *rcpts;
     size_t rcpt_count, rcpt_cap;
     struct dir_snapshot *dir;   /* taken at MAIL, released with the transaction */
+    const struct cfg_route *route; /* from DATA/BDAT on: the route the message takes */
     struct buf msg;             /* the message as received (dot-unstuffed) */
     struct smtpproto_data data; /* the DATA/BDAT decoder: bare_eol, too_big */
     long bdat_left;             /* bytes still to read of the current BDAT chunk */

@@ -245,6 +245,7 @@ def coexd_factory(tmp_path):
         text = d.log_text()
         assert "ERROR: AddressSanitizer" not in text, text[-4000:]
         assert "runtime error" not in text, text[-4000:]
+        assert "ERROR: LeakSanitizer" not in text, text[-4000:]
         assert rc in (0, None, -9), f"coexd exit {rc}\n{text[-4000:]}"
 
 

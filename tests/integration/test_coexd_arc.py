@@ -17,9 +17,11 @@ broken (sealed cv=fail: dkimpy then reports the chain as failed).
 Run with Debian's interpreter: /usr/bin/python3 -m pytest tests/integration
 """
 import re
+import signal
 import smtplib
 import socket
 import subprocess
+import threading
 import time
 
 import pytest
@@ -333,3 +335,101 @@ def test_good_config_with_arc_passes_check(tmp_path, keys):
     p = subprocess.run([COEXD, "-t", "-c", str(conf)], capture_output=True, text=True,
                        timeout=30)
     assert p.returncode == 0, p.stderr
+
+
+def junk_signatures(n, long_names=False):
+    """n DKIM-Signature fields of distinct (d=, s=) pairs that have no key"""
+    out = b""
+    for i in range(n):
+        d = (f"{'x' * 60}.{'y' * 60}.{'z' * 60}.{'w' * 50}.junk{i}.example" if long_names
+             else f"junk{i}.example")
+        s = ("s" * 60 + str(i)) if long_names else f"sel{i}"
+        out += (f"DKIM-Signature: v=1; a=rsa-sha256; c=relaxed/relaxed; d={d}; s={s};\r\n"
+                f" h=from:subject; bh=AAAA; b=AAAA\r\n").encode()
+    return out
+
+
+def test_long_results_keep_the_pass_and_the_arc_result(coexd_factory, sink_factory, dns, keys):
+    """16 verified signatures with names near the DNS limits: every result is
+    in the AAR (an early version lost the whole text past 767 bytes); the
+    pass comes first"""
+    d, hop, port = start(coexd_factory, sink_factory, dns, keys)
+    send(port, junk_signatures(15, long_names=True) + sender_signed(keys))
+    assert hop.wait(1), d.log_text()
+    data = hop.messages[0]["data"]
+    aar = newest_aar(data)
+    assert "dkim=pass header.d=target.example" in aar.split(";")[2], aar
+    assert aar.count("dkim=permerror") == 15 and "arc=none" in aar, aar
+    assert "not listed" not in aar and len(aar) > 6000, aar
+    assert arc_verify(keys, data)[0] == dkim.CV_Pass
+    assert "auth: dkim=pass" in d.log_text()
+
+
+def test_many_dkim_signatures_do_not_starve_the_arc_chain(coexd_factory, sink_factory, dns,
+                                                          keys):
+    """ARC keys are looked up first, with a budget of their own"""
+    d, hop, port = start(coexd_factory, sink_factory, dns, keys)
+    incoming = upstream_sealed(keys, sender_signed(keys))
+    send(port, junk_signatures(24) + incoming)
+    assert hop.wait(1), d.log_text()
+    data = hop.messages[0]["data"]
+    aar = newest_aar(data)
+    assert "i=2" in aar and "arc=pass" in aar, aar
+    # 16 signatures are verified (the junk on top): the rest are counted
+    assert aar.count("dkim=permerror") == 16 and "(9 more signature(s) not listed)" in aar, aar
+    assert arc_verify(keys, data)[0] == dkim.CV_Pass
+
+
+def test_arc_key_lookup_failure_is_a_temporary_refusal(coexd_factory, sink_factory, dns, keys):
+    """sealing cv=fail because coex's DNS failed would end the chain for good:
+    the client is told to try again (451 4.4.3) instead"""
+    dns.set_mode(keys["upstream"]["name"], "servfail")
+    d, hop, port = start(coexd_factory, sink_factory, dns, keys)
+    incoming = upstream_sealed(keys, sender_signed(keys))
+    with pytest.raises(smtplib.SMTPDataError) as e:
+        send(port, incoming)
+    assert e.value.smtp_code == 451 and b"4.4.3" in e.value.smtp_error, e.value
+    assert "arc: chain not judged" in d.log_text()
+    dns.set_mode(keys["upstream"]["name"], None)
+    time.sleep(0.1)
+    # servfail is not cached: the retry goes through and continues the chain
+    send(port, incoming)
+    assert hop.wait(1), d.log_text()
+    assert arc_verify(keys, hop.messages[0]["data"])[0] == dkim.CV_Pass
+
+
+def test_reload_during_the_lookup_keeps_the_route_of_the_message(coexd_factory, sink_factory,
+                                                                 dns, keys):
+    dns.set_mode(keys["sender"]["name"], "drop")
+    d, hop, port = start(coexd_factory, sink_factory, dns, keys)
+    result = {}
+
+    def client():
+        try:
+            result["r"] = send(port, sender_signed(keys))
+        except Exception as e:  # reported below
+            result["e"] = e
+    t = threading.Thread(target=client)
+    t.start()
+    time.sleep(0.5)  # the message waits for its keys (dns_timeout = 2)
+    conf = d.conf.read_text()
+    d.conf.write_text("\n".join(line for line in conf.splitlines()
+                                if not line.startswith(("dkim_key", "arc_key"))) + "\n")
+    d.proc.send_signal(signal.SIGHUP)
+    assert wait_for(lambda: "reload done" in d.log_text(), timeout=10), d.log_text()
+    t.join(30)
+    assert result.get("r") == {}, result
+    assert hop.wait(1), d.log_text()
+    data = hop.messages[0]["data"]
+    assert dkim_ok(keys, data, "source.example")  # signed with the keys it started with
+    assert "dkim=temperror" in newest_aar(data)
+
+
+def test_bad_authserv_id_is_a_config_error(tmp_path, keys):
+    conf = tmp_path / "coex.conf"
+    conf.write_text(config(2525, 2526, 53, keys).replace("authserv_id = coex.test",
+                                                         "authserv_id = coex test"))
+    p = subprocess.run([COEXD, "-t", "-c", str(conf)], capture_output=True, text=True,
+                       timeout=30)
+    assert p.returncode != 0
+    assert "authserv_id 'coex test' must be one token" in p.stderr, p.stderr
