@@ -9,7 +9,9 @@
  *
  * Values that came from the message (d=, s=, reasons) are untrusted: a
  * name that is not a domain name is left out, a comment has its "(", ")"
- * and "\" replaced, so nothing can end a resinfo early or add one.
+ * and "\" replaced, so nothing can end a resinfo early or add one, and its
+ * controls and bytes of 0x80 and above too: the AAR is an RFC 5322 header
+ * field, ASCII, whatever an a= value or a DNS record held.
  */
 #include "arc_int.h"
 
@@ -28,7 +30,11 @@ static int arc_result_word_ok(const char *word)
     return 0;
 }
 
-/* arc_comment - " (text)" with the bytes that would end a comment replaced */
+/*
+ * arc_comment - " (text)" with the bytes that would end a comment replaced,
+ * and those that are not printable ASCII ('?' for 0x80 and above, so a
+ * reader sees that something was there)
+ */
 static int arc_comment(struct buf *out, const char *text)
 {
     if (text == NULL || text[0] == '\0')
@@ -37,7 +43,10 @@ static int arc_comment(struct buf *out, const char *text)
         return -1;
     for (const char *p = text; *p; p++) {
         unsigned char c = (unsigned char)*p;
-        char safe = (c == '(' || c == ')') ? '\'' : (c == '\\' || c < 0x20 || c == 0x7f) ? ' ' : *p;
+        char safe = (c == '(' || c == ')')                 ? '\''
+                    : (c == '\\' || c < 0x20 || c == 0x7f) ? ' '
+                    : c >= 0x80                            ? '?'
+                                                           : *p;
         if (buf_append(out, &safe, 1) < 0)
             return -1;
     }

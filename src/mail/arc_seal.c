@@ -160,12 +160,18 @@ static int arc_text_ok(const char *s)
     return 1;
 }
 
-/* arc_make_aar - §4.1.1: "i=N; authserv-id; resinfo" (or "; none"), folded at white space */
+/*
+ * arc_make_aar - §4.1.1: "i=N; authserv-id; resinfo" (or "; none"), folded
+ * at white space; bytes of 0x80 and above in results become '?' (as
+ * arc_results_text does in comments): the field stays ASCII whoever wrote
+ * the text
+ */
 static int arc_make_aar(struct arc_sealer *s, int instance, const char *authserv_id,
                         const char *results)
 {
     struct dkim_fold fold = {.out = &s->aar, .column = 0};
     char token[ARC_AUTHSERV_ID_MAX + 32];
+    char word[LIMIT_ARC_RESULTS]; /* arc_text_ok: results are no longer */
     int n;
 
     buf_reset(&s->aar);
@@ -186,7 +192,10 @@ static int arc_make_aar(struct arc_sealer *s, int instance, const char *authserv
         while (*end && *end != ' ' && *end != '\t')
             end++;
         if (end > p) {
-            if (dkim_fold_put(&fold, p, (size_t)(end - p), 0) < 0)
+            size_t word_len = (size_t)(end - p);
+            for (size_t i = 0; i < word_len; i++)
+                word[i] = (unsigned char)p[i] >= 0x80 ? '?' : p[i];
+            if (dkim_fold_put(&fold, word, word_len, 0) < 0)
                 return -1;
             words++;
         }

@@ -12,6 +12,10 @@
  * of older sets, which may legitimately fail after changes) are optional
  * and not done.
  *
+ * The AMS body hash comes from a struct dkim_body_memo: one that
+ * dkim_verify_memo filled for the same message is reused, so DKIM and ARC
+ * together hash the body once per canonicalisation.
+ *
  * Does not: look keys up (the caller passes them), judge t= (only an AMS
  * x= in the past fails when a time is given), or accept l= in an AMS.
  */
@@ -36,6 +40,7 @@ struct arc_work {
     struct dkim_pubkey *const *keys;
     size_t nkeys;
     long long now;
+    struct dkim_body_memo *memo; /* the body hashes, borrowed */
     struct arc_sets sets;
     struct buf canon, field;
     char *reason; /* out->reason */
@@ -101,12 +106,10 @@ static int arc_check_ams(struct arc_work *w, int instance)
     const char *h, *bh, *c = "simple/simple", *x;
     size_t h_len, bh_len, c_len = 13, x_len, sig_len, bh_raw_len;
     unsigned char sig[ARC_SIG_MAX], bh_raw[DKIM_HASH_LEN + 4], hash[DKIM_HASH_LEN];
+    const unsigned char *body_hash;
     enum dkim_canon hc, bc;
     enum dkim_alg alg;
     struct dkim_hspans hs;
-    struct dkim_body_hash body_hash;
-    struct dkim_body *body = NULL;
-    int rc = -1;
 
     struct dkim_pubkey *key = arc_key_for(w, f, "ARC-Message-Signature", instance, &alg);
     if (key == NULL)
@@ -134,14 +137,11 @@ static int arc_check_ams(struct arc_work *w, int instance)
                 instance);
         return -1;
     }
-    if ((body = dkim_body_new(bc)) == NULL)
+    if ((body_hash = dkim_body_memo_get(w->memo, bc)) == NULL)
         goto internal;
-    dkim_body_update(body, w->msg + w->body_off, w->len - w->body_off);
-    if (dkim_body_final(body, &body_hash) < 0)
-        goto internal;
-    if (memcmp(body_hash.hash, bh_raw, DKIM_HASH_LEN) != 0) {
+    if (memcmp(body_hash, bh_raw, DKIM_HASH_LEN) != 0) {
         arc_why(w, "ARC-Message-Signature i=%d: body hash does not match", instance);
-        goto done;
+        return -1;
     }
     buf_reset(&w->field);
     if (dkim_field_without_b(w->msg, f, &w->field) < 0 ||
@@ -150,15 +150,12 @@ static int arc_check_ams(struct arc_work *w, int instance)
         goto internal;
     if (!dkim_verify_hash(key, alg, sig, sig_len, hash)) {
         arc_why(w, "ARC-Message-Signature i=%d: signature does not verify", instance);
-        goto done;
+        return -1;
     }
-    rc = 0;
-    goto done;
+    return 0;
 internal:
     arc_why(w, "ARC-Message-Signature i=%d: cannot hash the message", instance);
-done:
-    dkim_body_free(body);
-    return rc;
+    return -1;
 }
 
 /* arc_check_as - §5.2 step 8 for one seal: sets 1..instance, §5.1.1 order */
@@ -265,9 +262,10 @@ static void arc_chain_steps(struct arc_work *w, struct arc_chain *out)
     w->reason[0] = '\0';
 }
 
-/* arc_chain_validate - collect the sets, run the steps */
-int arc_chain_validate(const char *msg, size_t len, struct dkim_pubkey *const *keys, size_t nkeys,
-                       long long now, struct arc_chain *out)
+/* arc_chain_validate_memo - collect the sets, run the steps */
+int arc_chain_validate_memo(const char *msg, size_t len, struct dkim_pubkey *const *keys,
+                            size_t nkeys, long long now, struct dkim_body_memo *memo,
+                            struct arc_chain *out)
 {
     struct arc_work *w;
 
@@ -278,6 +276,7 @@ int arc_chain_validate(const char *msg, size_t len, struct dkim_pubkey *const *k
     w->keys = keys;
     w->nkeys = nkeys;
     w->now = now;
+    w->memo = memo;
     w->reason = out->reason;
     hdr_split(msg, len, &w->header_end, &w->body_off);
     if (w->header_end == 0) {
@@ -299,4 +298,15 @@ int arc_chain_validate(const char *msg, size_t len, struct dkim_pubkey *const *k
     buf_cleanup(&w->field);
     free(w);
     return 0;
+}
+
+/* arc_chain_validate - arc_chain_validate_memo with a memo of its own */
+int arc_chain_validate(const char *msg, size_t len, struct dkim_pubkey *const *keys, size_t nkeys,
+                       long long now, struct arc_chain *out)
+{
+    struct dkim_body_memo memo;
+    size_t header_end, body_off;
+    hdr_split(msg, len, &header_end, &body_off);
+    dkim_body_memo_init(&memo, msg + body_off, len - body_off);
+    return arc_chain_validate_memo(msg, len, keys, nkeys, now, &memo, out);
 }

@@ -10,6 +10,11 @@
  * For `coexctl dkim verify` and for tests: offline, the keys come from the
  * caller. Does not: look keys up in DNS, honour l= (coex never signs with
  * it; a signature with l= is reported permerror), or judge t= in the future.
+ *
+ * The body is hashed at most once per canonicalisation and verification
+ * (struct dkim_body_memo), however many signatures name it: a message with
+ * the same signature copied many times costs one pass over its body, and
+ * only once a signature has passed every check that needs no hash.
  */
 #include "dkim_int.h"
 
@@ -187,8 +192,35 @@ int dkim_field_without_b(const char *hdr, const struct hdr_field *f, struct buf 
     return 0;
 }
 
+/* dkim_body_memo_init - nothing hashed yet */
+void dkim_body_memo_init(struct dkim_body_memo *m, const char *body, size_t len)
+{
+    memset(m, 0, sizeof(*m));
+    m->body = body;
+    m->len = len;
+}
+
+/* dkim_body_memo_get - hash the body with canon unless it was done before */
+const unsigned char *dkim_body_memo_get(struct dkim_body_memo *m, enum dkim_canon canon)
+{
+    unsigned bit = 1u << canon;
+    if (m->have & bit)
+        return m->hash[canon].hash;
+    struct dkim_body *body = dkim_body_new(canon);
+    if (body == NULL)
+        return NULL;
+    m->computed++;
+    dkim_body_update(body, m->body, m->len);
+    int rc = dkim_body_final(body, &m->hash[canon]);
+    dkim_body_free(body);
+    if (rc < 0)
+        return NULL;
+    m->have |= bit;
+    return m->hash[canon].hash;
+}
+
 /* dkim_verify_one - one DKIM-Signature field */
-static void dkim_verify_one(const char *msg, size_t header_end, size_t body_off, size_t len,
+static void dkim_verify_one(const char *msg, size_t header_end, struct dkim_body_memo *memo,
                             const struct hdr_field *f, struct dkim_pubkey *const *keys,
                             size_t nkeys, long long now, struct dkim_result *r)
 {
@@ -196,10 +228,9 @@ static void dkim_verify_one(const char *msg, size_t header_end, size_t body_off,
     size_t list_len = f->value_end - f->value_off, v_len, a_len, b_len, bh_len, d_len, s_len, h_len,
            c_len = 13, x_len, sig_len, bh_raw_len;
     unsigned char sig[DKIM_SIG_MAX], bh_raw[DKIM_HASH_LEN + 4], hash[DKIM_HASH_LEN];
+    const unsigned char *body_hash;
     enum dkim_canon hc, bc;
     struct dkim_hspans hs;
-    struct dkim_body_hash body_hash;
-    struct dkim_body *body = NULL;
     struct dkim_pubkey *key = NULL;
     struct buf signed_field;
 
@@ -266,13 +297,12 @@ static void dkim_verify_one(const char *msg, size_t header_end, size_t body_off,
         goto done;
     }
 
-    /* §3.7 step 1: the body hash */
-    if ((body = dkim_body_new(bc)) == NULL)
+    /* §3.7 step 1: the body hash (the whole body: l= was refused above) */
+    if ((body_hash = dkim_body_memo_get(memo, bc)) == NULL) {
+        dkim_errf(r->reason, sizeof(r->reason), "cannot hash the body");
         goto done;
-    dkim_body_update(body, msg + body_off, len - body_off);
-    if (dkim_body_final(body, &body_hash) < 0)
-        goto done;
-    if (memcmp(body_hash.hash, bh_raw, DKIM_HASH_LEN) != 0) {
+    }
+    if (memcmp(body_hash, bh_raw, DKIM_HASH_LEN) != 0) {
         r->status = DKIM_FAIL;
         dkim_errf(r->reason, sizeof(r->reason), "body hash does not match");
         goto done;
@@ -293,13 +323,13 @@ static void dkim_verify_one(const char *msg, size_t header_end, size_t body_off,
     r->status = DKIM_PASS;
     dkim_errf(r->reason, sizeof(r->reason), "%d-bit key", EVP_PKEY_get_bits(key->pkey));
 done:
-    dkim_body_free(body);
     buf_cleanup(&signed_field);
 }
 
-/* dkim_verify - every DKIM-Signature field, top down */
-int dkim_verify(const char *msg, size_t len, struct dkim_pubkey *const *keys, size_t nkeys,
-                long long now, struct dkim_result *results, size_t max, size_t *count)
+/* dkim_verify_memo - every DKIM-Signature field, top down, body hashes from memo */
+int dkim_verify_memo(const char *msg, size_t len, struct dkim_pubkey *const *keys, size_t nkeys,
+                     long long now, struct dkim_body_memo *memo, struct dkim_result *results,
+                     size_t max, size_t *count)
 {
     struct hdr_iter it;
     struct hdr_field f;
@@ -313,8 +343,19 @@ int dkim_verify(const char *msg, size_t len, struct dkim_pubkey *const *keys, si
     while (hdr_iter_next(&it, &f) && *count < max) {
         if (!hdr_name_is(msg, &f, "DKIM-Signature", 14))
             continue;
-        dkim_verify_one(msg, header_end, body_off, len, &f, keys, nkeys, now, &results[*count]);
+        dkim_verify_one(msg, header_end, memo, &f, keys, nkeys, now, &results[*count]);
         (*count)++;
     }
     return 0;
+}
+
+/* dkim_verify - dkim_verify_memo with a memo of its own */
+int dkim_verify(const char *msg, size_t len, struct dkim_pubkey *const *keys, size_t nkeys,
+                long long now, struct dkim_result *results, size_t max, size_t *count)
+{
+    struct dkim_body_memo memo;
+    size_t header_end, body_off;
+    hdr_split(msg, len, &header_end, &body_off);
+    dkim_body_memo_init(&memo, msg + body_off, len - body_off);
+    return dkim_verify_memo(msg, len, keys, nkeys, now, &memo, results, max, count);
 }

@@ -202,6 +202,7 @@ struct dnstxt *dnstxt_new(struct event_base *base, const struct dnstxt_opts *o, 
         r->max_ttl = r->min_ttl;
     r->neg_ttl = o->neg_ttl > 0 ? o->neg_ttl : DNSTXT_DEFAULT_NEG_TTL;
     r->cache_max = o->cache_max > 0 ? o->cache_max : DNSTXT_DEFAULT_CACHE_MAX;
+    r->cache_max_bytes = o->cache_max_bytes > 0 ? o->cache_max_bytes : DNSTXT_DEFAULT_CACHE_BYTES;
     for (r->nbuckets = 16; r->nbuckets < r->cache_max && r->nbuckets < DNSTXT_CACHE_BUCKETS_MAX;)
         r->nbuckets *= 2;
     r->buckets = xcalloc(r->nbuckets, sizeof(*r->buckets));
@@ -331,6 +332,7 @@ void dnstxt_get_stats(const struct dnstxt *r, struct dnstxt_stats *st)
 {
     *st = r->stats;
     st->cached = r->cache_count;
+    st->cached_bytes = r->cache_bytes;
 }
 
 /* dnstxt_status_name - see dnstxt.h */

@@ -29,12 +29,21 @@ struct event_base;
 #define DNSTXT_DEFAULT_TIMEOUT_MS 2000 /* per attempt */
 #define DNSTXT_DEFAULT_ATTEMPTS 2      /* UDP attempts; then one over TCP if truncated */
 #define DNSTXT_DEFAULT_CACHE_MAX 4096  /* cached names */
-#define DNSTXT_DEFAULT_MIN_TTL 60      /* seconds */
+#define DNSTXT_DEFAULT_CACHE_BYTES ((size_t)8 << 20) /* bytes the cached answers may take */
+#define DNSTXT_DEFAULT_MIN_TTL 60                    /* seconds */
 #define DNSTXT_DEFAULT_MAX_TTL 86400
 #define DNSTXT_DEFAULT_NEG_TTL 300  /* NXDOMAIN/NODATA; lowered by the SOA (RFC 2308 §5) */
 #define DNSTXT_TIMEOUT_MAX_MS 60000 /* a longer timeout_ms is cut to this */
 #define DNSTXT_PORT 53
 #define DNSTXT_RESOLV_CONF "/etc/resolv.conf"
+/*
+ * The largest answer kept. A DKIM key record is short (RSA-8192: about
+ * 1.5 KB; Ed25519: 60 bytes), while a zone may serve 64 KB per name, and an
+ * attacker's zone as many names as it likes: a longer record, or more text
+ * in one answer, is DNSTXT_BADANSWER (cached for the negative TTL).
+ */
+#define DNSTXT_RECORD_MAX 4096 /* bytes of one TXT record, its strings joined */
+#define DNSTXT_ANSWER_MAX 8192 /* bytes of all the TXT records of one answer */
 
 /* options; a field left at 0 (or NULL) takes its default */
 struct dnstxt_opts {
@@ -46,7 +55,12 @@ struct dnstxt_opts {
     int timeout_ms;   /* per attempt */
     int attempts;     /* UDP attempts */
     size_t cache_max; /* names kept; the oldest entry goes when it is full */
-    int min_ttl;      /* a positive answer is kept max(min_ttl, min(TTL, max_ttl)) s */
+    /*
+     * bytes kept (records, names and bookkeeping; default
+     * DNSTXT_DEFAULT_CACHE_BYTES): the oldest entries go until a new one fits
+     */
+    size_t cache_max_bytes;
+    int min_ttl; /* a positive answer is kept max(min_ttl, min(TTL, max_ttl)) s */
     int max_ttl;
     int neg_ttl; /* NXDOMAIN and NODATA: kept min(neg_ttl, SOA TTL) s (0 with an SOA of 0) */
     const char *resolv_conf; /* NULL: DNSTXT_RESOLV_CONF (borrowed for dnstxt_new only) */
@@ -56,7 +70,7 @@ enum dnstxt_status {
     DNSTXT_OK,
     DNSTXT_NOTFOUND,  /* NXDOMAIN, or the name has no TXT record (NODATA) */
     DNSTXT_TEMPFAIL,  /* timeout, SERVFAIL, REFUSED, another RCODE, a network error */
-    DNSTXT_BADANSWER, /* the server's response to our query cannot be read */
+    DNSTXT_BADANSWER, /* the response cannot be read, or holds more than DNSTXT_*_MAX */
 };
 
 /*
@@ -115,6 +129,7 @@ struct dnstxt_stats {
     unsigned long cache_hits;
     unsigned long ignored; /* datagrams that were not the reply (RFC 5452) */
     size_t cached;         /* names in the cache now */
+    size_t cached_bytes;   /* what they take, as counted against cache_max_bytes */
 };
 /* dnstxt_get_stats - fill *st */
 void dnstxt_get_stats(const struct dnstxt *r, struct dnstxt_stats *st);

@@ -6,7 +6,11 @@
  * reference, each query waiting for delivery another, so eviction never
  * frees what a callback is about to read. Entries sit in a hash table
  * (chained, power-of-two buckets) and in a list in insertion order: when the
- * cache is full the oldest entry goes; expired entries go when they are met.
+ * cache is full, in names (cache_max) or in bytes (cache_max_bytes, what
+ * the entry, its name and its result take on the heap), the oldest entries
+ * go; expired entries go when they are met. The byte budget is what bounds
+ * memory: names alone would let many long answers take cache_max times
+ * DNSTXT_ANSWER_MAX.
  *
  * Does not: refresh entries before they expire, or cache temporary failures
  * (the caller does not hand them in).
@@ -84,6 +88,7 @@ void dnstxt_cache_remove(struct dnstxt *r, struct dnstxt_entry *e)
     else
         r->newest = e->older;
     r->cache_count--;
+    r->cache_bytes -= e->bytes;
     dnstxt_result_unref(e->res);
     free(e->name);
     free(e);
@@ -105,16 +110,34 @@ struct dnstxt_entry *dnstxt_cache_get(struct dnstxt *r, const char *name)
     return NULL;
 }
 
+/* dnstxt_entry_bytes - what an entry for name holding res takes on the heap */
+static size_t dnstxt_entry_bytes(const char *name, const struct dnstxt_result *res)
+{
+    size_t bytes = sizeof(struct dnstxt_entry) + strlen(name) + 1 + sizeof(*res);
+    if (res->text) {
+        bytes += res->count * (sizeof(*res->txt) + sizeof(*res->lens));
+        for (size_t i = 0; i < res->count; i++)
+            bytes += res->lens[i] + 1;
+    }
+    return bytes;
+}
+
 /* dnstxt_cache_put - keep res for ttl seconds (takes a reference) */
 void dnstxt_cache_put(struct dnstxt *r, const char *name, struct dnstxt_result *res, long ttl)
 {
     long long now = dnstxt_now_ms();
+    size_t bytes = dnstxt_entry_bytes(name, res);
     struct dnstxt_entry *old = dnstxt_cache_get(r, name);
     if (old)
         dnstxt_cache_remove(r, old);
-    while (r->oldest && (r->cache_count >= r->cache_max || r->oldest->expires_ms <= now))
+    if (bytes > r->cache_max_bytes)
+        return; /* not even an empty cache would hold it */
+    while (r->oldest &&
+           (r->cache_count >= r->cache_max || r->cache_bytes + bytes > r->cache_max_bytes ||
+            r->oldest->expires_ms <= now))
         dnstxt_cache_remove(r, r->oldest);
     struct dnstxt_entry *e = xcalloc(1, sizeof(*e));
+    e->bytes = bytes;
     e->name = xstrdup(name);
     e->hash = util_hash_lower(name, strlen(name));
     e->expires_ms = now + (long long)ttl * 1000;
@@ -130,4 +153,5 @@ void dnstxt_cache_put(struct dnstxt *r, const char *name, struct dnstxt_result *
         r->oldest = e;
     r->newest = e;
     r->cache_count++;
+    r->cache_bytes += bytes;
 }

@@ -43,6 +43,7 @@ struct dnstxt_entry {
     char *name;                         /* lower case, no final dot */
     unsigned long long hash;
     long long expires_ms;
+    size_t bytes; /* counted against cache_max_bytes: the entry, its name and res */
     struct dnstxt_result *res;
 };
 
@@ -80,6 +81,7 @@ struct dnstxt {
     struct timeval timeout;
     int attempts, min_ttl, max_ttl, neg_ttl;
     size_t cache_max, cache_count, nbuckets;
+    size_t cache_max_bytes, cache_bytes;
     struct dnstxt_entry **buckets;
     struct dnstxt_entry *oldest, *newest;
     struct dnstxt_xfer *xfers;
@@ -98,7 +100,11 @@ struct dnstxt_result *dnstxt_result_from_answer(const struct dnsmsg_answer *a);
 void dnstxt_result_unref(struct dnstxt_result *res);
 /* dnstxt_cache_get - the live entry for name (lower case), or NULL; an expired one is removed */
 struct dnstxt_entry *dnstxt_cache_get(struct dnstxt *r, const char *name);
-/* dnstxt_cache_put - keep res for ttl seconds (a new reference), evicting the oldest when full */
+/*
+ * dnstxt_cache_put - keep res for ttl seconds (a new reference), evicting
+ * the oldest entries while the cache is full in names or in bytes; an entry
+ * larger than the whole byte budget is not kept
+ */
 void dnstxt_cache_put(struct dnstxt *r, const char *name, struct dnstxt_result *res, long ttl);
 /* dnstxt_cache_remove - take an entry out and free it (its reference dropped) */
 void dnstxt_cache_remove(struct dnstxt *r, struct dnstxt_entry *e);

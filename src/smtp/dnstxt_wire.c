@@ -9,6 +9,11 @@
  * source address, ID and question, anything else ignored while waiting),
  * RFC 2308 §5 (the negative TTL: the SOA's when lower than ours).
  *
+ * An answer with a record longer than DNSTXT_RECORD_MAX, or more than
+ * DNSTXT_ANSWER_MAX bytes of records, is refused (DNSTXT_BADANSWER) and
+ * that refusal is cached for our negative TTL, whatever SOA came with it:
+ * otherwise every message naming the selector would fetch it again.
+ *
  * Does not: keep TCP connections open between queries, or retry over TCP.
  */
 #include <errno.h>
@@ -89,15 +94,44 @@ static long dnstxt_clamp(long v, long lo, long hi)
     return v < lo ? lo : v > hi ? hi : v;
 }
 
+/*
+ * dnstxt_answer_too_big - 1 with the reason in why when the records of a
+ * are longer than we keep (DNSTXT_RECORD_MAX each, DNSTXT_ANSWER_MAX in all)
+ */
+static int dnstxt_answer_too_big(const struct dnsmsg_answer *a, char *why, size_t size)
+{
+    size_t total = 0;
+    for (size_t i = 0; i < a->count; i++) {
+        if (a->lens[i] > DNSTXT_RECORD_MAX) {
+            snprintf(why, size, "TXT record of %zu bytes, longer than the %d kept", a->lens[i],
+                     DNSTXT_RECORD_MAX);
+            return 1;
+        }
+        total += a->lens[i];
+    }
+    if (total > DNSTXT_ANSWER_MAX) {
+        snprintf(why, size, "%zu TXT records of %zu bytes in all, more than the %d kept", a->count,
+                 total, DNSTXT_ANSWER_MAX);
+        return 1;
+    }
+    return 0;
+}
+
 /* dnstxt_xfer_answer - a parsed response to our query: finish with it */
 static void dnstxt_xfer_answer(struct dnstxt_xfer *x, const struct dnsmsg_answer *a)
 {
     struct dnstxt *r = x->r;
+    char why[DNSTXT_WHY_SIZE];
     long neg = r->neg_ttl;
     if (a->have_neg_ttl && (long)a->neg_ttl < neg)
         neg = (long)a->neg_ttl;
     switch (a->result) {
     case DNSMSG_ANSWER:
+        if (dnstxt_answer_too_big(a, why, sizeof(why))) {
+            /* our negative TTL, not the SOA's: an SOA of 0 would have it fetched each time */
+            dnstxt_xfer_finish(x, dnstxt_result_new(DNSTXT_BADANSWER, why), r->neg_ttl);
+            return;
+        }
         dnstxt_xfer_finish(x, dnstxt_result_from_answer(a),
                            dnstxt_clamp((long)a->ttl, r->min_ttl, r->max_ttl));
         return;

@@ -10,7 +10,9 @@ server that does not answer or answers SERVFAIL is temperror, and a dropped
 query gives up within the configured timeout; a truncated UDP answer is
 retried over TCP; an RSA-4096 record (several character-strings) works over
 UDP with EDNS0 and over TCP; a CNAME to the key works; a reply with a wrong
-ID is ignored; --key and --dns combine.
+ID is ignored; --key and --dns combine; a key record longer than the
+resolver keeps (an attacker's 60 KB TXT) is refused as a bad answer
+(temperror), over TCP, without the verifier reading it as a key.
 
 Run with Debian's interpreter: /usr/bin/python3 -m pytest tests/integration
 """
@@ -164,6 +166,19 @@ def test_rsa4096_record_over_udp_and_tcp(keys, tmp_path):
         rc, out, err = verify(tmp_path, signed(keys, "rsa4096"), srv)
         assert rc == 0 and "dkim=pass" in out, out + err
         assert srv.queries(name, "tcp") == 1
+
+
+@pytest.mark.parametrize("records_text", [
+    ["v=DKIM1; k=rsa; p=" + "A" * 60000],        # one record of 60 KB
+    ["v=DKIM1; k=rsa; p=" + "A" * 4000] * 3,     # three of 4 KB: 12 KB in one answer
+])
+def test_oversized_key_record_is_refused(keys, tmp_path, records_text):
+    name = keys["ed"]["name"]
+    with DNSServer({name: records_text}) as srv:
+        rc, out, _ = verify(tmp_path, signed(keys, "ed"), srv)
+        assert rc == 1 and "dkim=temperror" in out, out
+        assert "more than" in out or "longer than" in out, out
+        assert srv.queries(name, "udp") == 1 and srv.queries(name, "tcp") == 1
 
 
 def test_cname_to_the_key(keys, tmp_path):

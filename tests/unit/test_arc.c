@@ -5,7 +5,10 @@
  * order), tampering found (a signed header field, the body, an AAR, an AS),
  * cv=fail seals (§5.1.2) and no set after them (§5.1 step 1), missing keys,
  * the refusals of arc_sealer_new and arc_seal, and the RFC 8601 results
- * text (arc_results_text), including hostile d=, s= and reasons.
+ * text (arc_results_text), including hostile d=, s= and reasons, and bytes
+ * of 0x80 and above in reasons and results (the AAR stays ASCII). Also:
+ * DKIM and ARC validation of one message share one body hash
+ * (dkim_verify_memo, arc_chain_validate_memo).
  */
 #include <setjmp.h>
 #include <stdarg.h>
@@ -19,8 +22,10 @@
 #include <openssl/pem.h>
 
 #include "arc.h"
+#include "arc_int.h"
 #include "buf.h"
 #include "dkim.h"
+#include "dkim_int.h"
 #include "hdr.h"
 
 #define NOW 1796378400LL
@@ -643,6 +648,111 @@ static void test_results_text(void **state)
     buf_cleanup(&out);
 }
 
+/* all_ascii - no byte of s[0..len) is 0x80 or above */
+static int all_ascii(const char *s, size_t len)
+{
+    for (size_t i = 0; i < len; i++)
+        if ((unsigned char)s[i] >= 0x80)
+            return 0;
+    return 1;
+}
+
+/* 8-bit bytes from a= (through dkim_verify), a DNS reason or the caller: '?' in the AAR */
+static void test_results_non_ascii(void **state)
+{
+    struct fixture *fx = *state;
+    static const char msg[] = "DKIM-Signature: v=1; a=rsa-sha256\xc3\xa9; d=source.example; s=s1;"
+                              " h=from; bh=x; b=y\r\n"
+                              "From: a@source.example\r\n"
+                              "\r\n"
+                              "body\r\n";
+    struct dkim_result r[2];
+    size_t count = 0;
+    memset(r, 0, sizeof(r));
+    assert_int_equal(dkim_verify(msg, strlen(msg), NULL, 0, 0, r, 2, &count), 0);
+    assert_int_equal(count, 1);
+    assert_non_null(strstr(r[0].reason, "sha256\xc3\xa9")); /* the reason quotes a= as it is */
+    snprintf(r[1].reason, sizeof(r[1].reason), "key lookup failed: k=\xff\x80 (from DNS)");
+    r[1].status = DKIM_PERMERROR;
+    struct arc_chain fail = {.cv = ARC_CV_FAIL,
+                             .reason = "ARC-Seal i=1: unsupported a=\xe2\x82\xac"};
+    struct buf out;
+    buf_init(&out, LIMIT_ARC_RESULTS);
+    assert_int_equal(arc_results_text(r, 2, NULL, &fail, &out), 0);
+    assert_true(all_ascii(out.data, out.len));
+    assert_string_equal(out.data,
+                        "dkim=permerror (unsupported a=rsa-sha256?\?) header.d=source.example "
+                        "header.s=s1 header.b=y; dkim=permerror (key lookup failed: k=?\? "
+                        "'from DNS'); "
+                        "arc=fail (ARC-Seal i=1: unsupported a=?\?\?)");
+
+    /* and arc_seal keeps its AAR ASCII whatever results text it is given */
+    struct arc_chain none = {.cv = ARC_CV_NONE, .sealable = 1};
+    struct dkim_body_hash bh = {.canon = DKIM_CANON_RELAXED};
+    char err[256];
+    size_t hlen = strstr(base_msg, "\r\n\r\n") + 2 - base_msg;
+    buf_reset(&out);
+    struct buf sealed;
+    buf_init(&sealed, LIMIT_TEST_MESSAGE);
+    assert_int_equal(arc_seal(fx->relay_sealer, base_msg, hlen, &bh, &none, "coex.example",
+                              "dkim=pass (caf\xc3\xa9 \xff) header.d=a.example", NOW, &sealed, err,
+                              sizeof(err)),
+                     0);
+    assert_true(all_ascii(sealed.data, sealed.len));
+    const char *aar = strstr(sealed.data, "ARC-Authentication-Results: i=1; coex.example;");
+    assert_non_null(aar);
+    assert_non_null(strstr(aar, "dkim=pass (caf?\? ?)"));
+    buf_cleanup(&sealed);
+    buf_cleanup(&out);
+}
+
+/* one message, DKIM then ARC with one memo: the relaxed body is hashed once for both */
+static void test_dkim_and_arc_share_body_hash(void **state)
+{
+    struct fixture *fx = *state;
+    const char *plain = strstr(base_msg, "From:"); /* without the made-up DKIM-Signature */
+    size_t len = strlen(plain), header_end, body_off;
+    struct dkim_body_hash bh;
+    struct dkim_body *body = dkim_body_new(DKIM_CANON_RELAXED);
+    struct buf signed_msg;
+    char err[256];
+    hdr_split(plain, len, &header_end, &body_off);
+    dkim_body_update(body, plain + body_off, len - body_off);
+    assert_int_equal(dkim_body_final(body, &bh), 0);
+    dkim_body_free(body);
+    struct dkim_signer *signer = dkim_signer_new(&fx->fw, 1, NULL, err, sizeof(err)); /* relaxed */
+    assert_non_null(signer);
+    buf_init(&signed_msg, LIMIT_TEST_MESSAGE);
+    assert_int_equal(
+        dkim_sign_header(signer, plain, header_end, &bh, NOW, &signed_msg, err, sizeof(err)), 0);
+    assert_int_equal(buf_append(&signed_msg, plain, len), 0);
+    dkim_signer_free(signer);
+    char *one = seal_with(fx, fx->relay_sealer, signed_msg.data, NULL);
+    assert_non_null(one);
+    len = strlen(one);
+    hdr_split(one, len, &header_end, &body_off);
+
+    struct dkim_body_memo memo;
+    struct dkim_result r[2];
+    struct arc_chain chain;
+    size_t count = 0;
+    dkim_body_memo_init(&memo, one + body_off, len - body_off);
+    assert_int_equal(dkim_verify_memo(one, len, fx->pubs, 2, NOW, &memo, r, 2, &count), 0);
+    assert_int_equal(count, 1);
+    assert_int_equal(r[0].status, DKIM_PASS);
+    assert_int_equal(memo.computed, 1);
+    assert_int_equal(arc_chain_validate_memo(one, len, fx->pubs, 2, NOW, &memo, &chain), 0);
+    assert_int_equal(chain.cv, ARC_CV_PASS);
+    assert_int_equal(memo.computed, 1); /* the AMS took the hash DKIM made */
+    /* on its own, ARC hashes the body once */
+    dkim_body_memo_init(&memo, one + body_off, len - body_off);
+    assert_int_equal(arc_chain_validate_memo(one, len, fx->pubs, 2, NOW, &memo, &chain), 0);
+    assert_int_equal(chain.cv, ARC_CV_PASS);
+    assert_int_equal(memo.computed, 1);
+    free(one);
+    buf_cleanup(&signed_msg);
+}
+
 /* dkim_verify fills header.b from b= (RFC 6008) */
 static void test_dkim_header_b(void **state)
 {
@@ -670,6 +780,8 @@ int main(void)
         cmocka_unit_test(test_aar_folding),
         cmocka_unit_test(test_results_text),
         cmocka_unit_test(test_dkim_header_b),
+        cmocka_unit_test(test_results_non_ascii),
+        cmocka_unit_test(test_dkim_and_arc_share_body_hash),
     };
     return cmocka_run_group_tests(tests, setup, teardown);
 }

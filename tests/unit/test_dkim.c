@@ -3,8 +3,10 @@
  * empty-body hashes (RFC 4871 errata 1376, kept in RFC 6376), body hashing
  * across any chunk boundary (against a plain reference canonicaliser),
  * header field choice and oversigning (§5.4.2), folding, key checks (RFC
- * 8301 §3.2), the tag-list and base64 helpers, and the RFC 8463 Appendix A
- * ed25519-sha256 example signature reproduced byte for byte.
+ * 8301 §3.2), the tag-list and base64 helpers, the RFC 8463 Appendix A
+ * ed25519-sha256 example signature reproduced byte for byte, and that one
+ * verification hashes the body at most once per canonicalisation, however
+ * many signatures it carries (struct dkim_body_memo, dkim_int.h).
  */
 #include <setjmp.h>
 #include <stdarg.h>
@@ -19,6 +21,7 @@
 
 #include "buf.h"
 #include "dkim.h"
+#include "dkim_int.h"
 
 /* ---------------------------------------------------------------- helpers */
 
@@ -436,6 +439,115 @@ static void test_sign_verify_round_trip(void **state)
     }
 }
 
+/* sign_fields - the DKIM-Signature fields of keys over SIGN_HDR and body, canon for both */
+static void sign_fields(struct dkim_key **keys, size_t nkeys, enum dkim_canon canon,
+                        const char *body, struct buf *out)
+{
+    struct dkim_opts opts = {.header_canon = canon, .body_canon = canon};
+    struct dkim_body_hash bh;
+    char err[256];
+    struct dkim_signer *signer = dkim_signer_new(keys, nkeys, &opts, err, sizeof(err));
+    assert_non_null(signer);
+    body_hash(canon, body, strlen(body), 0, bh.hash);
+    bh.canon = canon;
+    assert_int_equal(dkim_sign_header(signer, SIGN_HDR, strlen(SIGN_HDR), &bh, 1796378400, out, err,
+                                      sizeof(err)),
+                     0);
+    dkim_signer_free(signer);
+}
+
+#define COPIES 16 /* copies of one signature, as the attack in the review sent */
+
+/* many signatures, two canonicalisations: the body is hashed once for each, and all pass */
+static void test_verify_hashes_body_once(void **state)
+{
+    (void)state;
+    struct dkim_key *ed = new_key("ED25519", 0, "source.example", "ed");
+    struct dkim_key *rsa = new_key("RSA", 2048, "source.example", "rsa");
+    struct dkim_pubkey *pubs[2];
+    struct dkim_result res[COPIES + 4];
+    struct dkim_body_memo memo;
+    struct buf relaxed, simple, msg, txt;
+    const char *body = "Hello  Bob,\r\n\r\nthe numbers.\r\n\r\n";
+    size_t count, header_end, body_off;
+    char err[256];
+    assert_true(ed && rsa);
+    for (int k = 0; k < 2; k++) {
+        buf_init(&txt, 4096);
+        assert_int_equal(dkim_key_dns_txt(k ? rsa : ed, &txt), 0);
+        pubs[k] = dkim_pubkey_new("source.example", k ? "rsa" : "ed", txt.data, txt.len, err,
+                                  sizeof(err));
+        assert_non_null(pubs[k]);
+        buf_cleanup(&txt);
+    }
+    buf_init(&relaxed, 65536);
+    buf_init(&simple, 65536);
+    sign_fields(&ed, 1, DKIM_CANON_RELAXED, body, &relaxed);
+    sign_fields(&rsa, 1, DKIM_CANON_SIMPLE, body, &simple);
+    buf_init(&msg, 1 << 20);
+    for (int i = 0; i < COPIES; i++)
+        assert_int_equal(buf_append(&msg, relaxed.data, relaxed.len), 0);
+    assert_int_equal(buf_append(&msg, simple.data, simple.len), 0);
+    /* refused before any hashing: l=, and a key nobody gave */
+    assert_int_equal(buf_append_str(&msg, "DKIM-Signature: v=1; a=ed25519-sha256; d=source.example;"
+                                          " s=ed; h=from; l=3; bh=x; b=y\r\n"),
+                     0);
+    assert_int_equal(buf_append_str(&msg, "DKIM-Signature: v=1; a=ed25519-sha256; d=other.example;"
+                                          " s=ed; h=from; bh=x; b=y\r\n"),
+                     0);
+    assert_int_equal(buf_append_str(&msg, SIGN_HDR), 0);
+    assert_int_equal(buf_append_str(&msg, "\r\n"), 0);
+    assert_int_equal(buf_append_str(&msg, body), 0);
+
+    hdr_split(msg.data, msg.len, &header_end, &body_off);
+    dkim_body_memo_init(&memo, msg.data + body_off, msg.len - body_off);
+    assert_int_equal(
+        dkim_verify_memo(msg.data, msg.len, pubs, 2, 0, &memo, res, COPIES + 4, &count), 0);
+    assert_int_equal(count, COPIES + 3);
+    for (int i = 0; i < COPIES; i++)
+        assert_int_equal(res[i].status, DKIM_PASS);
+    assert_int_equal(res[COPIES].status, DKIM_PASS);
+    assert_int_equal(res[COPIES].alg, DKIM_ALG_RSA_SHA256);
+    assert_int_equal(res[COPIES + 1].status, DKIM_PERMERROR);
+    assert_non_null(strstr(res[COPIES + 1].reason, "l="));
+    assert_int_equal(res[COPIES + 2].status, DKIM_NEUTRAL);
+    assert_int_equal(memo.computed, 2); /* relaxed once, simple once: not COPIES + 1 */
+    /* a memo already made is used as it is: a second pass hashes nothing */
+    assert_int_equal(
+        dkim_verify_memo(msg.data, msg.len, pubs, 2, 0, &memo, res, COPIES + 4, &count), 0);
+    assert_int_equal(memo.computed, 2);
+    assert_int_equal(res[0].status, DKIM_PASS);
+    /* the public entry point gives the same verdicts */
+    assert_int_equal(dkim_verify(msg.data, msg.len, pubs, 2, 0, res, COPIES + 4, &count), 0);
+    assert_int_equal(count, COPIES + 3);
+    for (int i = 0; i <= COPIES; i++)
+        assert_int_equal(res[i].status, DKIM_PASS);
+    /* one body byte changed: every copy fails, still from one hash per canonicalisation */
+    char *numbers = strstr(msg.data + body_off, "numbers");
+    numbers[0] = 'N';
+    dkim_body_memo_init(&memo, msg.data + body_off, msg.len - body_off);
+    assert_int_equal(
+        dkim_verify_memo(msg.data, msg.len, pubs, 2, 0, &memo, res, COPIES + 4, &count), 0);
+    for (int i = 0; i <= COPIES; i++) {
+        assert_int_equal(res[i].status, DKIM_FAIL);
+        assert_non_null(strstr(res[i].reason, "body hash"));
+    }
+    assert_int_equal(memo.computed, 2);
+    /* no key for any signature: the body is never hashed */
+    dkim_body_memo_init(&memo, msg.data + body_off, msg.len - body_off);
+    assert_int_equal(
+        dkim_verify_memo(msg.data, msg.len, NULL, 0, 0, &memo, res, COPIES + 4, &count), 0);
+    assert_int_equal(count, COPIES + 3);
+    assert_int_equal(memo.computed, 0);
+    buf_cleanup(&msg);
+    buf_cleanup(&relaxed);
+    buf_cleanup(&simple);
+    for (int k = 0; k < 2; k++)
+        dkim_pubkey_free(pubs[k]);
+    dkim_key_free(ed);
+    dkim_key_free(rsa);
+}
+
 /* ---------------------------------------------------------------- keys */
 
 static void test_key_refusals(void **state)
@@ -704,6 +816,7 @@ int main(void)
         cmocka_unit_test(test_header_hash_selection),
         cmocka_unit_test(test_sign_default_headers_and_folding),
         cmocka_unit_test(test_sign_verify_round_trip),
+        cmocka_unit_test(test_verify_hashes_body_once),
         cmocka_unit_test(test_key_refusals),
         cmocka_unit_test(test_zone_line_split),
         cmocka_unit_test(test_tag_find),

@@ -9,6 +9,9 @@
  * ignored, cancel, freeing
  * with lookups pending and from inside a callback, a bounded cache, TTL
  * expiry, and that no callback ever runs from inside dnstxt_lookup.
+ * Long answers: a record up to DNSTXT_RECORD_MAX and answers up to
+ * DNSTXT_ANSWER_MAX are kept, a longer one is BADANSWER and that refusal is
+ * cached; the cache keeps to its byte budget (cache_max_bytes).
  * Also: server strings and resolv.conf; and keyfetch over the same peer
  * (distinct pairs of DKIM-Signature/ARC fields, OK / NOKEY / TEMPFAIL,
  * revoked and unusable records, a header without signatures, cancel, the
@@ -47,32 +50,52 @@
 #define NAME_SPOOF "spoof._domainkey.example.com"
 #define NAME_RFC8463 "brisbane._domainkey.football.example.com"
 #define NAME_REVOKED "revoked._domainkey.example.com"
+#define NAME_REC_MAX "recmax._domainkey.example.com"
+#define NAME_REC_OVER "recover._domainkey.example.com"
+#define NAME_ANS_MAX "ansmax._domainkey.example.com"
+#define NAME_ANS_OVER "ansover._domainkey.example.com"
+#define NAME_HUGE "huge._domainkey.example.com"
+#define NAME_BIG1 "big1._domainkey.example.com"
+#define NAME_BIG2 "big2._domainkey.example.com"
+#define NAME_BIG3 "big3._domainkey.example.com"
 #define MAX_CONNS 4
+#define RESPONSE_MAX 65535 /* the largest response the peer builds (over TCP) */
+#define FILL_STRING 255    /* character-string length of generated records */
 
-enum mode { M_TXT, M_NX, M_NODATA, M_SERVFAIL, M_DROP, M_TC, M_BADID, M_SPOOF };
+enum mode { M_TXT, M_NX, M_NODATA, M_SERVFAIL, M_DROP, M_TC, M_BADID, M_SPOOF, M_FILL };
 
 struct record {
     const char *name;
     enum mode mode;
     uint32_t ttl;
     const char *text; /* strings split at '|' */
+    size_t fill;      /* M_FILL: each record is this many bytes ('a'..'z' repeated) */
+    int copies;       /* M_FILL: this many records; over UDP the reply is truncated (TC) */
 };
 
 static const struct record records[] = {
-    {NAME_OK, M_TXT, 300, "v=DKIM1; k=ed25519; |p=abc"},
-    {NAME_TWO, M_TXT, 300, "second"},
-    {NAME_NX, M_NX, 0, NULL},
-    {NAME_NODATA, M_NODATA, 0, NULL},
-    {NAME_FAIL, M_SERVFAIL, 0, NULL},
-    {NAME_DROP, M_DROP, 0, NULL},
-    {NAME_TC, M_TC, 300, "over tcp"},
-    {NAME_BADID, M_BADID, 300, "right id"},
-    {NAME_SHORT, M_TXT, 1, "one second"},
-    {NAME_SPOOF, M_SPOOF, 300, "from another port"},
+    {NAME_OK, M_TXT, 300, "v=DKIM1; k=ed25519; |p=abc", 0, 0},
+    {NAME_TWO, M_TXT, 300, "second", 0, 0},
+    {NAME_NX, M_NX, 0, NULL, 0, 0},
+    {NAME_NODATA, M_NODATA, 0, NULL, 0, 0},
+    {NAME_FAIL, M_SERVFAIL, 0, NULL, 0, 0},
+    {NAME_DROP, M_DROP, 0, NULL, 0, 0},
+    {NAME_TC, M_TC, 300, "over tcp", 0, 0},
+    {NAME_BADID, M_BADID, 300, "right id", 0, 0},
+    {NAME_SHORT, M_TXT, 1, "one second", 0, 0},
+    {NAME_SPOOF, M_SPOOF, 300, "from another port", 0, 0},
     /* RFC 8463 Appendix A's key */
     {NAME_RFC8463, M_TXT, 300,
-     "v=DKIM1; k=ed25519; p=11qYAYKxCrfVS/7TyWQHOg7hcvPapiMlrwIaaPcHURo="},
-    {NAME_REVOKED, M_TXT, 300, "v=DKIM1; k=rsa; p="},
+     "v=DKIM1; k=ed25519; p=11qYAYKxCrfVS/7TyWQHOg7hcvPapiMlrwIaaPcHURo=", 0, 0},
+    {NAME_REVOKED, M_TXT, 300, "v=DKIM1; k=rsa; p=", 0, 0},
+    {NAME_REC_MAX, M_FILL, 300, NULL, DNSTXT_RECORD_MAX, 1},
+    {NAME_REC_OVER, M_FILL, 300, NULL, DNSTXT_RECORD_MAX + 1, 1},
+    {NAME_ANS_MAX, M_FILL, 300, NULL, DNSTXT_ANSWER_MAX / 2, 2},
+    {NAME_ANS_OVER, M_FILL, 300, NULL, DNSTXT_ANSWER_MAX / 2 - 100, 3},
+    {NAME_HUGE, M_FILL, 300, NULL, 60000, 1}, /* what an attacker's zone can serve */
+    {NAME_BIG1, M_FILL, 300, NULL, 3000, 1},
+    {NAME_BIG2, M_FILL, 300, NULL, 3000, 1},
+    {NAME_BIG3, M_FILL, 300, NULL, 3000, 1},
 };
 
 /* the in-process DNS server */
@@ -92,6 +115,7 @@ struct seen {
     int calls;
     enum dnstxt_status st;
     size_t count;
+    size_t total; /* bytes of all the records */
     char text[2][128];
     char why[160];
 };
@@ -116,6 +140,42 @@ static size_t question_name(const unsigned char *q, size_t len, char *out, size_
     }
     out[w] = '\0';
     return pos + 1 + 4;
+}
+
+/* put_rr_head - a TXT RR for the question name with ttl; where its RDLENGTH goes */
+static size_t put_rr_head(unsigned char *out, size_t *w, uint32_t ttl)
+{
+    static const unsigned char head[] = {0xc0, 0x0c, 0, 16, 0, 1};
+    memcpy(out + *w, head, sizeof(head));
+    *w += sizeof(head);
+    out[(*w)++] = (unsigned char)(ttl >> 24);
+    out[(*w)++] = (unsigned char)(ttl >> 16);
+    out[(*w)++] = (unsigned char)(ttl >> 8);
+    out[(*w)++] = (unsigned char)ttl;
+    size_t rdlen_at = *w;
+    *w += 2;
+    return rdlen_at;
+}
+
+/* respond_fill - rec->copies records of rec->fill bytes each, after the question at out[0..w) */
+static size_t respond_fill(const struct record *rec, unsigned char *out, size_t w)
+{
+    out[6] = (unsigned char)(rec->copies >> 8);
+    out[7] = (unsigned char)rec->copies;
+    for (int c = 0; c < rec->copies; c++) {
+        size_t rdlen_at = put_rr_head(out, &w, rec->ttl);
+        for (size_t done = 0; done < rec->fill;) {
+            size_t n = rec->fill - done < FILL_STRING ? rec->fill - done : FILL_STRING;
+            assert_true(w + 1 + n <= RESPONSE_MAX);
+            out[w++] = (unsigned char)n;
+            for (size_t i = 0; i < n; i++)
+                out[w++] = (unsigned char)('a' + (done + i) % 26);
+            done += n;
+        }
+        out[rdlen_at] = (unsigned char)((w - rdlen_at - 2) >> 8);
+        out[rdlen_at + 1] = (unsigned char)(w - rdlen_at - 2);
+    }
+    return w;
 }
 
 /* respond - the reply to query q[0..len) for transport tcp; 0 = no reply */
@@ -162,6 +222,12 @@ static size_t respond(struct peer *p, const unsigned char *q, size_t len, int tc
     case M_SPOOF:
         *bad_id_first = -1; /* the right reply, from another port only */
         break;
+    case M_FILL:
+        if (!tcp) {
+            out[2] |= 0x02;
+            return w;
+        }
+        return respond_fill(rec, out, w);
     default:
         break;
     }
@@ -225,7 +291,8 @@ static void peer_udp(evutil_socket_t fd, short what, void *arg)
 static void peer_conn(evutil_socket_t fd, short what, void *arg)
 {
     struct peer *p = arg;
-    unsigned char q[1024], out[2048 + 2];
+    static unsigned char out[RESPONSE_MAX + 2];
+    unsigned char q[1024];
     size_t have = 0;
     int bad_id;
     (void)what;
@@ -333,6 +400,9 @@ static void got(void *arg, enum dnstxt_status st, const char *const *txt, const 
     s->calls++;
     s->st = st;
     s->count = count;
+    s->total = 0;
+    for (size_t i = 0; i < count; i++)
+        s->total += lens[i];
     for (size_t i = 0; i < count && i < 2; i++) {
         assert_int_equal(strlen(txt[i]), lens[i]);
         snprintf(s->text[i], sizeof(s->text[i]), "%s", txt[i]);
@@ -637,6 +707,90 @@ static void test_cache_bounded(void **state)
     assert_int_equal(peer_count(f, NAME_OK), 2); /* the oldest entry went */
 }
 
+static void test_long_records(void **state)
+{
+    struct fixture *f = *state;
+    static const struct {
+        const char *name;
+        enum dnstxt_status want;
+        size_t count, total;
+        const char *why;
+    } cases[] = {
+        {NAME_REC_MAX, DNSTXT_OK, 1, DNSTXT_RECORD_MAX, NULL},
+        {NAME_REC_OVER, DNSTXT_BADANSWER, 0, 0, "longer than the 4096 kept"},
+        {NAME_ANS_MAX, DNSTXT_OK, 2, DNSTXT_ANSWER_MAX, NULL},
+        {NAME_ANS_OVER, DNSTXT_BADANSWER, 0, 0, "more than the 8192 kept"},
+        {NAME_HUGE, DNSTXT_BADANSWER, 0, 0, "TXT record of 60000 bytes"},
+    };
+    for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+        struct seen a = {0}, b = {0};
+        print_message("%s\n", cases[i].name);
+        lookup(f, cases[i].name, &a);
+        run(f, (struct seen *[]){&a}, 1);
+        assert_int_equal(a.st, cases[i].want);
+        assert_int_equal(a.count, cases[i].count);
+        assert_int_equal(a.total, cases[i].total);
+        if (cases[i].why)
+            assert_non_null(strstr(a.why, cases[i].why));
+        lookup(f, cases[i].name, &b); /* kept, a refusal too: not fetched again */
+        run(f, (struct seen *[]){&b}, 1);
+        assert_int_equal(b.st, cases[i].want);
+        assert_string_equal(b.why, a.why);
+        assert_int_equal(peer_count(f, cases[i].name), 2); /* UDP (TC), then TCP: once */
+    }
+    struct dnstxt_stats st;
+    dnstxt_get_stats(f->r, &st);
+    assert_int_equal(st.cached, 5);
+    assert_true(st.cached_bytes > DNSTXT_RECORD_MAX + DNSTXT_ANSWER_MAX);
+    assert_true(st.cached_bytes < DNSTXT_RECORD_MAX + DNSTXT_ANSWER_MAX + 4096);
+}
+
+static void test_cache_byte_budget(void **state)
+{
+    struct fixture *f = *state;
+    char server[64], err[256];
+    dnstxt_free(f->r);
+    snprintf(server, sizeof(server), "127.0.0.1:%u", f->peer.port);
+    struct dnstxt_opts o = {.server = server, .timeout_ms = 300, .cache_max_bytes = 8000};
+    f->r = dnstxt_new(f->base, &o, err, sizeof(err));
+    assert_non_null(f->r);
+    /* two answers of 3000 bytes fit in 8000, with the small one too; three do not */
+    const char *names[] = {NAME_BIG1, NAME_BIG2, NAME_BIG3, NAME_OK, NAME_BIG1};
+    for (size_t i = 0; i < sizeof(names) / sizeof(names[0]); i++) {
+        struct seen a = {0};
+        lookup(f, names[i], &a);
+        run(f, (struct seen *[]){&a}, 1);
+        assert_int_equal(a.st, DNSTXT_OK);
+        assert_int_equal(a.total, strcmp(names[i], NAME_OK) == 0 ? 25 : 3000);
+        struct dnstxt_stats st;
+        dnstxt_get_stats(f->r, &st);
+        assert_true(st.cached_bytes <= 8000);
+    }
+    assert_int_equal(peer_count(f, NAME_BIG1), 4); /* evicted by the third: UDP+TCP twice */
+    struct seen b = {0}, c = {0}; /* the newest entries are kept, the oldest went */
+    lookup(f, NAME_OK, &b);
+    lookup(f, NAME_BIG3, &c);
+    run(f, (struct seen *[]){&b, &c}, 2);
+    assert_int_equal(peer_count(f, NAME_OK), 1);
+    assert_int_equal(peer_count(f, NAME_BIG3), 2);
+    assert_int_equal(peer_count(f, NAME_BIG2), 2);
+    struct dnstxt_stats st;
+    dnstxt_get_stats(f->r, &st);
+    assert_int_equal(st.cached, 3); /* BIG3, OK, BIG1: BIG2 went for BIG1 */
+    assert_int_equal(st.cache_hits, 2);
+    dnstxt_free(f->r); /* and an answer larger than the whole budget is not kept */
+    o.cache_max_bytes = 1000;
+    f->r = dnstxt_new(f->base, &o, err, sizeof(err));
+    assert_non_null(f->r);
+    struct seen d = {0};
+    lookup(f, NAME_BIG2, &d);
+    run(f, (struct seen *[]){&d}, 1);
+    assert_int_equal(d.st, DNSTXT_OK);
+    dnstxt_get_stats(f->r, &st);
+    assert_int_equal(st.cached, 0);
+    assert_int_equal(st.cached_bytes, 0);
+}
+
 static void test_ttl_expiry(void **state)
 {
     struct fixture *f = *state;
@@ -831,17 +985,17 @@ static void test_keyfetch_limit(void **state)
     struct keyfetch *done_kf;
     char hdr[4096];
     size_t w = 0;
-    for (int i = 0; i < LIMIT_KEYFETCH_PAIRS + 4; i++)
+    for (int i = 0; i < LIMIT_KEYFETCH_DKIM_PAIRS + 4; i++)
         w += (size_t)snprintf(hdr + w, sizeof(hdr) - w, "DKIM-Signature: d=example.com; s=s%d\r\n",
                               i);
     struct keyfetch *kf = kf_start(f, hdr, &done_kf);
     kf_run(f);
-    assert_int_equal(keyfetch_pair_count(kf), LIMIT_KEYFETCH_PAIRS);
+    assert_int_equal(keyfetch_pair_count(kf), LIMIT_KEYFETCH_DKIM_PAIRS); /* DKIM's budget */
     const char *why;
     assert_int_equal(keyfetch_status(kf, "example.com", "s0", &why), KEYFETCH_NOKEY);
-    assert_int_equal(keyfetch_status(kf, "example.com", "s19", &why), KEYFETCH_NOKEY);
-    assert_non_null(strstr(why, "not looked up"));
-    assert_int_equal(f->peer.udp_queries, LIMIT_KEYFETCH_PAIRS);
+    assert_int_equal(keyfetch_status(kf, "example.com", "s19", &why), KEYFETCH_SKIPPED);
+    assert_non_null(strstr(why, "more keys than coex looks up"));
+    assert_int_equal(f->peer.udp_queries, LIMIT_KEYFETCH_DKIM_PAIRS);
     keyfetch_free(kf);
 }
 
@@ -863,6 +1017,8 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_lookup_from_callback, setup, teardown),
         cmocka_unit_test_setup_teardown(test_cache_bounded, setup, teardown),
         cmocka_unit_test_setup_teardown(test_ttl_expiry, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_long_records, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_cache_byte_budget, setup, teardown),
         cmocka_unit_test_setup_teardown(test_keyfetch, setup, teardown),
         cmocka_unit_test_setup_teardown(test_keyfetch_no_signature, setup, teardown),
         cmocka_unit_test_setup_teardown(test_keyfetch_cancel, setup, teardown),
