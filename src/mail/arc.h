@@ -67,6 +67,15 @@ struct arc_chain {
 int arc_chain_validate(const char *msg, size_t len, struct dkim_pubkey *const *keys, size_t nkeys,
                        long long now, struct arc_chain *out) WUR;
 
+/*
+ * arc_chain_validate_memo - arc_chain_validate with the AMS body hash taken
+ * from and kept in memo (see dkim_verify_memo: the same memo, for the same
+ * message, hashes the body once for DKIM and ARC)
+ */
+int arc_chain_validate_memo(const char *msg, size_t len, struct dkim_pubkey *const *keys,
+                            size_t nkeys, long long now, struct dkim_body_memo *memo,
+                            struct arc_chain *out) WUR;
+
 struct arc_sealer;
 
 /*

@@ -37,14 +37,6 @@ struct arc_sets {
  * sets->problem (the first one found); the fields are recorded anyway.
  */
 void arc_sets_collect(const char *hdr, size_t len, struct arc_sets *sets);
-/*
- * arc_chain_validate_memo - arc_chain_validate with the AMS body hash taken
- * from and kept in memo (see dkim_verify_memo: the same memo, for the same
- * message, hashes the body once for DKIM and ARC)
- */
-int arc_chain_validate_memo(const char *msg, size_t len, struct dkim_pubkey *const *keys,
-                            size_t nkeys, long long now, struct dkim_body_memo *memo,
-                            struct arc_chain *out) WUR;
 /* arc_kind_name - the field name of a kind */
 const char *arc_kind_name(enum arc_kind kind);
 /* arc_tag - dkim_tag_find on the value of field f of hdr */

@@ -70,33 +70,8 @@ int dkim_sign_ctx_sign(struct dkim_sign_ctx *ctx, const unsigned char hash[DKIM_
  */
 int dkim_verify_hash(const struct dkim_pubkey *key, enum dkim_alg alg, const unsigned char *sig,
                      size_t sig_len, const unsigned char hash[DKIM_HASH_LEN]);
-/*
- * the body hashes of one message for one verification: each
- * canonicalisation is hashed on first use and then reused, so N signatures
- * (or an AMS after them) cost one pass over the body per canonicalisation,
- * not N. Signatures with l= are refused before their body is hashed, so the
- * whole body is all there is to hash. One thread at a time.
- */
-struct dkim_body_memo {
-    const char *body; /* borrowed */
-    size_t len;
-    unsigned have;                 /* bit (1u << canon): hash[canon] is made */
-    struct dkim_body_hash hash[2]; /* by enum dkim_canon */
-    unsigned long computed;        /* passes over the body so far (tests count them) */
-};
-/* dkim_body_memo_init - no hash yet for body[0..len) (borrowed) */
-void dkim_body_memo_init(struct dkim_body_memo *m, const char *body, size_t len);
 /* dkim_body_memo_get - the body hash with canon (into m): made now or earlier; NULL on failure */
 const unsigned char *dkim_body_memo_get(struct dkim_body_memo *m, enum dkim_canon canon) WUR;
-/*
- * dkim_verify_memo - dkim_verify with the body hashes taken from and kept
- * in memo (initialised by the caller for the body of msg); dkim_verify is
- * this with a memo of its own. A caller that also validates ARC passes the
- * same memo to arc_chain_validate_memo.
- */
-int dkim_verify_memo(const char *msg, size_t len, struct dkim_pubkey *const *keys, size_t nkeys,
-                     long long now, struct dkim_body_memo *memo, struct dkim_result *results,
-                     size_t max, size_t *count) WUR;
 
 /* dkim_name_ok - a domain or a selector: LDH labels joined by dots */
 int dkim_name_ok(const char *name);

@@ -200,6 +200,13 @@ void dkim_body_memo_init(struct dkim_body_memo *m, const char *body, size_t len)
     m->len = len;
 }
 
+/* dkim_body_memo_seed - take a hash made elsewhere */
+void dkim_body_memo_seed(struct dkim_body_memo *m, const struct dkim_body_hash *h)
+{
+    m->hash[h->canon] = *h;
+    m->have |= 1u << h->canon;
+}
+
 /* dkim_body_memo_get - hash the body with canon unless it was done before */
 const unsigned char *dkim_body_memo_get(struct dkim_body_memo *m, enum dkim_canon canon)
 {

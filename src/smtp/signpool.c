@@ -301,8 +301,20 @@ static void signpool_verify(const struct signpool_req *q, struct arc_chain *chai
     struct dkim_pubkey *const *keys = keyfetch_keys(q->keys, &nkeys);
     struct buf text;
     buf_init(&text, LIMIT_ARC_RESULTS - SIGNPOOL_COMMENT_ROOM);
-    if (dkim_verify(q->orig, q->orig_len, keys, nkeys, q->now, results, LIMIT_VERIFY_SIGNATURES,
-                    &count) < 0)
+    /*
+     * one body hash per canonicalisation for every signature and the AMS,
+     * and none at all for those hashed while the body streamed in: coexd
+     * does not change the body, so it is the same bytes
+     */
+    struct dkim_body_memo memo;
+    size_t header_end, body_off;
+    hdr_split(q->orig, q->orig_len, &header_end, &body_off);
+    dkim_body_memo_init(&memo, q->orig + body_off, q->orig_len - body_off);
+    for (int c = 0; c < 2; c++)
+        if (q->body_mask & (1u << c))
+            dkim_body_memo_seed(&memo, &q->body[c]);
+    if (dkim_verify_memo(q->orig, q->orig_len, keys, nkeys, q->now, &memo, results,
+                         LIMIT_VERIFY_SIGNATURES, &count) < 0)
         count = 0;
     for (size_t i = 0; i < count; i++) {
         status[i] = NULL;
@@ -326,7 +338,7 @@ static void signpool_verify(const struct signpool_req *q, struct arc_chain *chai
             results[next] = r;
             status[next++] = NULL;
         }
-    if (arc_chain_validate(q->orig, q->orig_len, keys, nkeys, q->now, chain) < 0) {
+    if (arc_chain_validate_memo(q->orig, q->orig_len, keys, nkeys, q->now, &memo, chain) < 0) {
         memset(chain, 0, sizeof(*chain));
         chain->cv = ARC_CV_FAIL;
         snprintf(chain->reason, sizeof(chain->reason), "the chain cannot be read");
