@@ -542,6 +542,7 @@ done:
     for (size_t i = 0; i < a.nkeys; i++)
         dkim_pubkey_free(a.keys[i]);
     keyfetch_free(kf);
+    keyfetch_cache_clear();
     buf_cleanup(&msg);
     return rc;
 }

@@ -34,6 +34,7 @@
 #include "log.h"
 #include "qmgr.h"
 #include "dnstxt.h"
+#include "keyfetch.h"
 #include "signpool.h"
 #include "smtpd.h"
 #include "spool.h"
@@ -483,6 +484,7 @@ done:
         smtpd_listener_free(d.servers[i]);
     signpool_free(d.signpool); /* before the keys its workers use, and before the spool */
     dnstxt_free(d.dnstxt);
+    keyfetch_cache_clear();
     qmgr_free(d.qmgr);
     spool_close(d.spool);
     if (d.dir_timer)

@@ -195,7 +195,12 @@ struct dkim_pubkey;
  */
 struct dkim_pubkey *dkim_pubkey_new(const char *domain, const char *selector, const char *text,
                                     size_t len, char *err, size_t errlen);
-/* dkim_pubkey_free - release; NULL does nothing */
+/*
+ * dkim_pubkey_ref - one more holder of key (returned); each holder calls
+ * dkim_pubkey_free once. The count is atomic: holders on any thread.
+ */
+struct dkim_pubkey *dkim_pubkey_ref(struct dkim_pubkey *key);
+/* dkim_pubkey_free - release one holder (the last frees); NULL does nothing */
 void dkim_pubkey_free(struct dkim_pubkey *key);
 
 enum dkim_status {

@@ -8,6 +8,8 @@
 #ifndef COEX_DKIM_INT_H
 #define COEX_DKIM_INT_H
 
+#include <stdatomic.h>
+
 #include <openssl/evp.h>
 
 #include "dkim.h"
@@ -22,7 +24,8 @@ struct dkim_key {
 };
 
 struct dkim_pubkey {
-    EVP_PKEY *pkey; /* owned; NULL for a revoked key (empty p=) */
+    atomic_int refs; /* dkim_pubkey_ref / dkim_pubkey_free */
+    EVP_PKEY *pkey;  /* owned; NULL for a revoked key (empty p=) */
     enum dkim_alg alg;
     char domain[LIMIT_DKIM_NAME + 1];
     char selector[LIMIT_DKIM_NAME + 1];

@@ -351,6 +351,7 @@ struct dkim_pubkey *dkim_pubkey_new(const char *domain, const char *selector, co
     BIO *bio = NULL;
     int bits;
 
+    atomic_init(&key->refs, 1);
     if (!dkim_name_ok(domain) || !dkim_name_ok(selector)) {
         dkim_errf(err, errlen, "bad domain or selector \"%s\" / \"%s\"", domain, selector);
         goto fail;
@@ -381,10 +382,17 @@ fail:
     return NULL;
 }
 
-/* dkim_pubkey_free - release */
+/* dkim_pubkey_ref - one more holder */
+struct dkim_pubkey *dkim_pubkey_ref(struct dkim_pubkey *key)
+{
+    atomic_fetch_add(&key->refs, 1);
+    return key;
+}
+
+/* dkim_pubkey_free - one holder less; the last one frees */
 void dkim_pubkey_free(struct dkim_pubkey *key)
 {
-    if (key == NULL)
+    if (key == NULL || atomic_fetch_sub(&key->refs, 1) > 1)
         return;
     EVP_PKEY_free(key->pkey);
     free(key);

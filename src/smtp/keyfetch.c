@@ -24,6 +24,7 @@
 #include "hdr.h"
 
 #define KEYFETCH_ERR_SIZE 256
+#define KEYFETCH_CACHE_SLOTS 256 /* parsed keys kept, replaced round-robin */
 #define KEYFETCH_WHY_SIZE 1024 /* two names of LIMIT_DKIM_NAME and a reason fit */
 
 /* one (d=, s=) pair and its lookup */
@@ -126,6 +127,66 @@ static void keyfetch_collect(struct keyfetch *kf, const char *hdr, size_t hdr_le
     }
 }
 
+/*
+ * The parsed-key cache. dnstxt caches the records, but turning a record
+ * into a key (OpenSSL's decoder) costs more than the RSA verification
+ * itself, and it ran on the event loop for every message. So the keys made
+ * from records are kept here, by name and by the exact record text (a
+ * record that changes gives a new key), each with a reference of its own
+ * (a key handed to a message stays valid when its slot is reused). Used on
+ * one thread only, the loop's, like the rest of keyfetch.
+ */
+struct keyfetch_cached {
+    char *name;   /* "s._domainkey.d", lower case; NULL: the slot is free */
+    char *record; /* the TXT record the key was made from */
+    size_t record_len;
+    struct dkim_pubkey *key; /* the cache's reference */
+};
+static struct keyfetch_cached keyfetch_cache[KEYFETCH_CACHE_SLOTS];
+static size_t keyfetch_cache_next;
+
+/* keyfetch_cached_drop - empty one slot */
+static void keyfetch_cached_drop(struct keyfetch_cached *e)
+{
+    free(e->name);
+    free(e->record);
+    dkim_pubkey_free(e->key);
+    memset(e, 0, sizeof(*e));
+}
+
+/* keyfetch_cache_get - a new reference to the key made from this record, or NULL */
+static struct dkim_pubkey *keyfetch_cache_get(const char *name, const char *rec, size_t len)
+{
+    for (size_t i = 0; i < KEYFETCH_CACHE_SLOTS; i++) {
+        const struct keyfetch_cached *e = &keyfetch_cache[i];
+        if (e->name && e->record_len == len && memcmp(e->record, rec, len) == 0 &&
+            strcmp(e->name, name) == 0)
+            return dkim_pubkey_ref(e->key);
+    }
+    return NULL;
+}
+
+/* keyfetch_cache_put - keep key (a reference of the cache's own) for name and the record */
+static void keyfetch_cache_put(const char *name, const char *rec, size_t len,
+                               struct dkim_pubkey *key)
+{
+    struct keyfetch_cached *e = &keyfetch_cache[keyfetch_cache_next++ % KEYFETCH_CACHE_SLOTS];
+    keyfetch_cached_drop(e);
+    e->name = xstrdup(name);
+    e->record = xmalloc(len ? len : 1);
+    memcpy(e->record, rec, len);
+    e->record_len = len;
+    e->key = dkim_pubkey_ref(key);
+}
+
+/* keyfetch_cache_clear - see keyfetch.h */
+void keyfetch_cache_clear(void)
+{
+    for (size_t i = 0; i < KEYFETCH_CACHE_SLOTS; i++)
+        keyfetch_cached_drop(&keyfetch_cache[i]);
+    keyfetch_cache_next = 0;
+}
+
 /* keyfetch_use_records - the first TXT record that is a usable key for the pair */
 static void keyfetch_use_records(struct keyfetch_pair *p, const char *const *txt,
                                  const size_t *lens, size_t count)
@@ -142,8 +203,12 @@ static void keyfetch_use_records(struct keyfetch_pair *p, const char *const *txt
             revoked = 1;
             continue;
         }
-        struct dkim_pubkey *key =
-            dkim_pubkey_new(p->domain, p->selector, txt[i], lens[i], err, sizeof(err));
+        char name[2 * LIMIT_DKIM_NAME + 16];
+        snprintf(name, sizeof(name), "%s._domainkey.%s", p->selector, p->domain);
+        struct dkim_pubkey *key = keyfetch_cache_get(name, txt[i], lens[i]);
+        if (key == NULL &&
+            (key = dkim_pubkey_new(p->domain, p->selector, txt[i], lens[i], err, sizeof(err))))
+            keyfetch_cache_put(name, txt[i], lens[i], key);
         if (key) {
             kf->keys[kf->key_count++] = key;
             p->status = KEYFETCH_OK;

@@ -89,6 +89,13 @@ enum keyfetch_status keyfetch_status(const struct keyfetch *kf, const char *doma
  */
 int keyfetch_arc_tempfail(const struct keyfetch *kf);
 
+/*
+ * keyfetch_cache_clear - release the keys kept from earlier lookups
+ * (KEYFETCH_CACHE_SLOTS of them, made from records seen before; keys still
+ * held by a keyfetch stay valid). coexd and coexctl call it at the end.
+ */
+void keyfetch_cache_clear(void);
+
 /* keyfetch_pair_count - the pairs collected from the header */
 size_t keyfetch_pair_count(const struct keyfetch *kf);
 

@@ -950,6 +950,40 @@ static void test_keyfetch(void **state)
     keyfetch_free(kf);
 }
 
+/*
+ * keys made from a record are kept: the next message with the same record
+ * gets the same key without parsing it again; after keyfetch_cache_clear a
+ * new one is made, and the keys still held by a keyfetch stay valid
+ */
+static void test_keyfetch_key_cache(void **state)
+{
+    struct fixture *f = *state;
+    struct keyfetch *done_kf;
+    static const char hdr[] = "DKIM-Signature: v=1; a=ed25519-sha256; d=football.example.com;\r\n"
+                              " s=brisbane; h=from; bh=x; b=y\r\n";
+    size_t count;
+    keyfetch_cache_clear();
+    struct keyfetch *kf1 = kf_start(f, hdr, &done_kf);
+    kf_run(f);
+    struct dkim_pubkey *k1 = keyfetch_keys(kf1, &count)[0];
+    assert_int_equal(count, 1);
+    struct keyfetch *kf2 = kf_start(f, hdr, &done_kf);
+    kf_run(f);
+    assert_ptr_equal(keyfetch_keys(kf2, &count)[0], k1); /* the same key, not parsed again */
+    keyfetch_free(kf1);
+    keyfetch_cache_clear(); /* kf2 still holds k1 */
+    struct keyfetch *kf3 = kf_start(f, hdr, &done_kf);
+    kf_run(f);
+    struct dkim_pubkey *k3 = keyfetch_keys(kf3, &count)[0];
+    assert_int_equal(count, 1);
+    assert_ptr_not_equal(k3, k1);
+    assert_int_equal(keyfetch_status(kf2, "football.example.com", "brisbane", NULL), KEYFETCH_OK);
+    keyfetch_free(kf2); /* the last holder of k1 */
+    keyfetch_free(kf3);
+    keyfetch_cache_clear();
+    assert_int_equal(peer_count(f, NAME_RFC8463), 1); /* dnstxt answered the rest from its cache */
+}
+
 static void test_keyfetch_no_signature(void **state)
 {
     struct fixture *f = *state;
@@ -1020,6 +1054,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_long_records, setup, teardown),
         cmocka_unit_test_setup_teardown(test_cache_byte_budget, setup, teardown),
         cmocka_unit_test_setup_teardown(test_keyfetch, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_keyfetch_key_cache, setup, teardown),
         cmocka_unit_test_setup_teardown(test_keyfetch_no_signature, setup, teardown),
         cmocka_unit_test_setup_teardown(test_keyfetch_cancel, setup, teardown),
         cmocka_unit_test_setup_teardown(test_keyfetch_limit, setup, teardown),
