@@ -347,6 +347,8 @@ const char *dnstxt_status_name(enum dnstxt_status st)
         return "tempfail";
     case DNSTXT_BADANSWER:
         return "badanswer";
+    case DNSTXT_TOOBIG:
+        return "toobig";
     }
     return "?";
 }

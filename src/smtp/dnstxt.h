@@ -40,7 +40,7 @@ struct event_base;
  * The largest answer kept. A DKIM key record is short (RSA-8192: about
  * 1.5 KB; Ed25519: 60 bytes), while a zone may serve 64 KB per name, and an
  * attacker's zone as many names as it likes: a longer record, or more text
- * in one answer, is DNSTXT_BADANSWER (cached for the negative TTL).
+ * in one answer, is DNSTXT_TOOBIG (cached for the negative TTL).
  */
 #define DNSTXT_RECORD_MAX 4096 /* bytes of one TXT record, its strings joined */
 #define DNSTXT_ANSWER_MAX 8192 /* bytes of all the TXT records of one answer */
@@ -70,7 +70,8 @@ enum dnstxt_status {
     DNSTXT_OK,
     DNSTXT_NOTFOUND,  /* NXDOMAIN, or the name has no TXT record (NODATA) */
     DNSTXT_TEMPFAIL,  /* timeout, SERVFAIL, REFUSED, another RCODE, a network error */
-    DNSTXT_BADANSWER, /* the response cannot be read, or holds more than DNSTXT_*_MAX */
+    DNSTXT_BADANSWER, /* the response cannot be read */
+    DNSTXT_TOOBIG,    /* the records are longer than DNSTXT_RECORD_MAX / DNSTXT_ANSWER_MAX */
 };
 
 /*

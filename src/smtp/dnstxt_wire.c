@@ -10,7 +10,7 @@
  * RFC 2308 §5 (the negative TTL: the SOA's when lower than ours).
  *
  * An answer with a record longer than DNSTXT_RECORD_MAX, or more than
- * DNSTXT_ANSWER_MAX bytes of records, is refused (DNSTXT_BADANSWER) and
+ * DNSTXT_ANSWER_MAX bytes of records, is refused (DNSTXT_TOOBIG) and
  * that refusal is cached for our negative TTL, whatever SOA came with it:
  * otherwise every message naming the selector would fetch it again.
  *
@@ -129,7 +129,7 @@ static void dnstxt_xfer_answer(struct dnstxt_xfer *x, const struct dnsmsg_answer
     case DNSMSG_ANSWER:
         if (dnstxt_answer_too_big(a, why, sizeof(why))) {
             /* our negative TTL, not the SOA's: an SOA of 0 would have it fetched each time */
-            dnstxt_xfer_finish(x, dnstxt_result_new(DNSTXT_BADANSWER, why), r->neg_ttl);
+            dnstxt_xfer_finish(x, dnstxt_result_new(DNSTXT_TOOBIG, why), r->neg_ttl);
             return;
         }
         dnstxt_xfer_finish(x, dnstxt_result_from_answer(a),

@@ -237,6 +237,7 @@ static void keyfetch_answered(void *arg, enum dnstxt_status st, const char *cons
         keyfetch_use_records(p, txt, lens, count);
         break;
     case DNSTXT_NOTFOUND:
+    case DNSTXT_TOOBIG: /* a property of the zone: asking again gives the same (§6.1.2 PERMFAIL) */
         p->status = KEYFETCH_NOKEY;
         snprintf(p->why, sizeof(p->why), "no key for %s._domainkey.%s: %s", p->selector, p->domain,
                  why);

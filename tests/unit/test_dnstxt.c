@@ -10,7 +10,7 @@
  * with lookups pending and from inside a callback, a bounded cache, TTL
  * expiry, and that no callback ever runs from inside dnstxt_lookup.
  * Long answers: a record up to DNSTXT_RECORD_MAX and answers up to
- * DNSTXT_ANSWER_MAX are kept, a longer one is BADANSWER and that refusal is
+ * DNSTXT_ANSWER_MAX are kept, a longer one is TOOBIG and that refusal is
  * cached; the cache keeps to its byte budget (cache_max_bytes).
  * Also: server strings and resolv.conf; and keyfetch over the same peer
  * (distinct pairs of DKIM-Signature/ARC fields, OK / NOKEY / TEMPFAIL,
@@ -717,10 +717,10 @@ static void test_long_records(void **state)
         const char *why;
     } cases[] = {
         {NAME_REC_MAX, DNSTXT_OK, 1, DNSTXT_RECORD_MAX, NULL},
-        {NAME_REC_OVER, DNSTXT_BADANSWER, 0, 0, "longer than the 4096 kept"},
+        {NAME_REC_OVER, DNSTXT_TOOBIG, 0, 0, "longer than the 4096 kept"},
         {NAME_ANS_MAX, DNSTXT_OK, 2, DNSTXT_ANSWER_MAX, NULL},
-        {NAME_ANS_OVER, DNSTXT_BADANSWER, 0, 0, "more than the 8192 kept"},
-        {NAME_HUGE, DNSTXT_BADANSWER, 0, 0, "TXT record of 60000 bytes"},
+        {NAME_ANS_OVER, DNSTXT_TOOBIG, 0, 0, "more than the 8192 kept"},
+        {NAME_HUGE, DNSTXT_TOOBIG, 0, 0, "TXT record of 60000 bytes"},
     };
     for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
         struct seen a = {0}, b = {0};
