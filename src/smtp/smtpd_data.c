@@ -564,7 +564,7 @@ static void smtpd_accept(struct smtpd_session *s, struct smtpd_commit *c)
     const struct coex_config *cfg = s->env->cfg;
     struct smtpd_tx *tx = &s->tx;
     const struct cfg_route *route = tx->route ? tx->route : s->conn->route;
-    struct dkim_body_hash body[2];
+    struct dkim_body_hash body[2] = {0};
     unsigned body_mask = smtpd_body_finish(s, body); /* before msg moves or goes */
     struct spool_msg *m = xcalloc(1, sizeof(*m));
     struct buf out;
