@@ -14,9 +14,10 @@
 #                      milter costs Postfix)
 #   coexd-sign-wN      (not in the default list) coexd-sign with dkim_workers = N
 #
-# For every repetition: first the cost of one RSA-2048 signature on this
-# machine (`openssl speed -seconds 3 rsa2048` and `coexctl dkim bench` over the
-# benchmark's message, both one core), then each relay once (fresh instance,
+# For every repetition: the cost of one RSA-2048 signature on this machine
+# (`openssl speed -seconds 3 rsa2048` and `coexctl dkim bench` over the
+# benchmark's message, both one core) before and after the round (this VM's
+# speed drifts by 10-20 % within minutes), and between them each relay once (fresh instance,
 # 500-message warm-up, one measured run, then a DKIM check of 500 more messages
 # relayed by the same instance and verified with dkimpy), the order rotating
 # between repetitions. coexd's log is also counted over the measured run:
@@ -81,15 +82,15 @@ f=$(find "$WORK/msgcap" -type f | head -1)
 sed -n '/^From:/,$p' "$f" | sed 's/$/\r/' > "$MSG"
 
 rsa_cost() {  # one JSON line: ms per RSA-2048 signature (openssl), ms per coexctl dkim bench message
-    local rep=$1 conc=$2 out sps bench mps load
+    local rep=$1 conc=$2 when=$3 out sps bench mps load
     load=$(cut -d' ' -f1-3 /proc/loadavg)
     out=$(timeout 60 openssl speed -seconds 3 rsa2048 2>/dev/null | awk '/^rsa 2048 bits/ {print $6}')
     sps=${out:-0}
     bench=$(timeout 120 "$COEX_BIN/coexctl" dkim bench --key "$DKIM_DOMAIN:$DKIM_SELECTOR:$KEY" \
         --count 10000 < "$MSG" 2>&1 | tail -1)
     mps=$(sed -nE 's/.* ([0-9.]+) messages\/s per CPU second.*/\1/p' <<<"$bench")
-    printf '{"time": "%(%Y-%m-%dT%H:%M:%S)T", "rep": %d, "conc": %d, "openssl_rsa2048_sign_per_s": %s, "coexctl_dkim_bench_msg_per_cpu_s": %s, "loadavg": [%s], "msg_bytes": %d}\n' \
-        -1 "$rep" "$conc" "$sps" "${mps:-0}" "$(tr ' ' ',' <<<"$load")" "$(wc -c < "$MSG")" | tee -a "$RESULTS/rsa.jsonl" >>"$RUNLOG"
+    printf '{"time": "%(%Y-%m-%dT%H:%M:%S)T", "rep": %d, "when": "%s", "conc": %d, "openssl_rsa2048_sign_per_s": %s, "coexctl_dkim_bench_msg_per_cpu_s": %s, "loadavg": [%s], "msg_bytes": %d}\n' \
+        -1 "$rep" "$when" "$conc" "$sps" "${mps:-0}" "$(tr ' ' ',' <<<"$load")" "$(wc -c < "$MSG")" | tee -a "$RESULTS/rsa.jsonl" >>"$RUNLOG"
     log "RSA-2048 sign: openssl $sps/s ($(awk -v s="$sps" 'BEGIN { if (s > 0) printf "%.3f", 1000 / s }') ms); coexctl dkim bench: ${mps:-?} msg/s per CPU s"
 }
 
@@ -102,7 +103,7 @@ log "dkim matrix: scenarios=[$SCENARIOS] reps=$REPS relays=[$RELAYS] msgs=$MSGS 
 log "coexd: $COEX_BIN/coexd ($(sha256sum "$COEX_BIN/coexd" | cut -c1-16)); $(uname -r); postfix $(postconf -d -h mail_version 2>/dev/null); $(opendkim -V 2>&1 | head -1); key $KEY ($(openssl pkey -in "$KEY" -noout -text 2>/dev/null | head -1))"
 for conc in $SCENARIOS; do
     for ((rep = 1; rep <= REPS; rep++)); do
-        rsa_cost "$rep" "$conc"
+        rsa_cost "$rep" "$conc" start
         for ((k = 0; k < n; k++)); do
             relay=${relays[$(((k + rep - 1) % n))]}
             left=$((MATRIX_TIMEOUT - ($(date +%s) - start)))
@@ -141,6 +142,7 @@ for conc in $SCENARIOS; do
                 || { log "$relay s=$conc rep $rep reported a problem (see $RUNLOG)"; rc=1; }
             sleep 2
         done
+        rsa_cost "$rep" "$conc" end
     done
 done
 log "done in $(($(date +%s) - start)) s; load $(cut -d' ' -f1-3 /proc/loadavg)"

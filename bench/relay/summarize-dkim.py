@@ -94,13 +94,13 @@ def main():
     ms_bench = [1000.0 / r["coexctl_dkim_bench_msg_per_cpu_s"] for r in rsa
                 if r.get("coexctl_dkim_bench_msg_per_cpu_s")]
     t_rsa, t_bench = med(ms_sign), med(ms_bench)
-    print("RSA-2048 signature cost, one core, measured before every round:\n")
+    print("RSA-2048 signature cost, one core, measured before and after every round:\n")
     print("| round | `openssl speed -seconds 3 rsa2048` sign/s | ms per signature "
           "| `coexctl dkim bench` msg/s per CPU s | ms per signed message | load avg (1 min) |")
     print("|---:|---:|---:|---:|---:|---:|")
     for r in rsa:
         s, b = r.get("openssl_rsa2048_sign_per_s"), r.get("coexctl_dkim_bench_msg_per_cpu_s")
-        print(f"| {r['rep']} | {s:,.1f} | {f3(1000 / s if s else None)} | {b:,.1f} "
+        print(f"| {r['rep']} {r.get('when', '')} | {s:,.1f} | {f3(1000 / s if s else None)} | {b:,.1f} "
               f"| {f3(1000 / b if b else None)} | {r['loadavg'][0]:.2f} |")
     print(f"| **median** | | **{f3(t_rsa)}** | | **{f3(t_bench)}** | |")
     print()
