@@ -12,6 +12,7 @@
 #include "coexctl_dkim.h"
 
 #include <errno.h>
+#include <limits.h>
 #include <fcntl.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -86,6 +87,29 @@ static int parse_canon(const char *s, struct dkim_opts *o)
     return 0;
 }
 
+/*
+ * dkim_mkdirs - create dir and its missing parents, mode 0700 (private
+ * keys live there); existing ones are left as they are. 0 or -1 (errno).
+ */
+static int dkim_mkdirs(const char *dir)
+{
+    char partial[PATH_MAX];
+    size_t len = strlen(dir);
+    if (len == 0 || len >= sizeof(partial)) {
+        errno = ENAMETOOLONG;
+        return -1;
+    }
+    for (size_t i = 1; i <= len; i++) {
+        if (dir[i] != '/' && dir[i] != '\0')
+            continue;
+        memcpy(partial, dir, i);
+        partial[i] = '\0';
+        if (mkdir(partial, 0700) < 0 && errno != EEXIST)
+            return -1;
+    }
+    return 0;
+}
+
 /* cmd_keygen - new key file (0600, never overwritten) and its DNS record */
 static int cmd_keygen(int argc, char **argv)
 {
@@ -142,6 +166,10 @@ static int cmd_keygen(int argc, char **argv)
     /* validate before writing: the same checks as the signer's */
     if ((key = dkim_key_new(pem, (size_t)pem_len, domain, selector, err, sizeof(err))) == NULL) {
         fprintf(stderr, "coexctl: dkim keygen: %s\n", err);
+        goto done;
+    }
+    if (dkim_mkdirs(dir) < 0) {
+        fprintf(stderr, "coexctl: dkim keygen: cannot create %s: %s\n", dir, strerror(errno));
         goto done;
     }
     fd = open(path, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0600);

@@ -314,3 +314,12 @@ def test_verify_with_the_private_key_file(tmp_path):
     (tmp_path / "s.eml").write_bytes(signed)
     out = run("dkim", "verify", str(tmp_path / "s.eml"), "--key", key).stdout.decode()
     assert "dkim=pass d=source.example s=e1" in out
+
+
+def test_keygen_creates_a_missing_directory_private(tmp_path):
+    d = tmp_path / "etc" / "coex" / "dkim"
+    run("dkim", "keygen", "--domain", "d.example", "--selector", "s1", "--type", "ed25519",
+        "--out", str(d))
+    assert (d / "s1._domainkey.d.example.key").exists()
+    assert stat.S_IMODE(d.stat().st_mode) == 0o700
+    assert stat.S_IMODE((tmp_path / "etc").stat().st_mode) == 0o700
