@@ -307,17 +307,6 @@ static const struct {
 #undef L
 };
 
-/* cfg_authserv_id_ok - a token as ARC-Authentication-Results carries it (RFC 8601 §2.5) */
-static int cfg_authserv_id_ok(const char *v)
-{
-    if (*v == '\0' || strlen(v) > 255)
-        return 0;
-    for (const unsigned char *c = (const unsigned char *)v; *c; c++)
-        if (*c <= ' ' || *c >= 0x7f || strchr(";()\"\\", *c))
-            return 0;
-    return 1;
-}
-
 /* cfg_global_key - a key before the first section */
 static int cfg_global_key(struct cfg_parser *p, const char *key, const char *value)
 {
@@ -335,14 +324,8 @@ static int cfg_global_key(struct cfg_parser *p, const char *key, const char *val
         str = &cfg->admin_listen;
     else if (strcmp(key, "dns_resolver") == 0)
         str = &cfg->dns_resolver;
-    else if (strcmp(key, "authserv_id") == 0) {
-        if (!cfg_authserv_id_ok(value))
-            return cfg_fail(p,
-                            "authserv_id '%s' must be one token: no blanks, ';', '(', ')', "
-                            "'\"', '\\' or control characters (RFC 8601 §2.5)",
-                            value);
-        str = &cfg->authserv_id;
-    }
+    else if (strcmp(key, "authserv_id") == 0)
+        str = &cfg->authserv_id; /* checked by signpool_keys_load, with the rule arc_seal applies */
     if (str) {
         cfg_set_str(str, value);
         return 0;
@@ -556,19 +539,8 @@ int cfg_load(const char *path, struct coex_config *cfg, char *err, size_t errlen
         host[sizeof(host) - 1] = '\0';
         cfg->hostname = xstrdup(host);
     }
-    if (cfg->authserv_id == NULL) {
-        int seals = 0;
-        for (size_t i = 0; i < cfg->route_count; i++)
-            seals |= cfg->routes[i].arc_key.domain != NULL;
-        if (seals && !cfg_authserv_id_ok(cfg->hostname)) {
-            snprintf(err, errlen,
-                     "%s: the hostname '%s' cannot be the authserv_id (one token): set "
-                     "authserv_id",
-                     cfg->source, cfg->hostname);
-            goto fail;
-        }
+    if (cfg->authserv_id == NULL)
         cfg->authserv_id = xstrdup(cfg->hostname);
-    }
     if (cfg->directory == NULL)
         cfg->directory = xstrdup("var/coex.db");
     if (cfg->spool == NULL)

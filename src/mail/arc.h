@@ -119,6 +119,13 @@ int arc_seal(struct arc_sealer *s, const char *hdr, size_t len,
              const char *authserv_id, const char *results, long long now, struct buf *out,
              char *err, size_t errlen) WUR;
 
+/*
+ * arc_authserv_id_ok - 1 when s can be the AAR's authserv-id as arc_seal
+ * writes it, unquoted: 1..255 letters, digits, ".", "-", "_" (a subset of
+ * RFC 8601 §2.5's token); configuration checks use this same rule
+ */
+int arc_authserv_id_ok(const char *s);
+
 /* arc_cv_name - "none", "pass", "fail" */
 const char *arc_cv_name(enum arc_cv cv);
 

@@ -131,8 +131,8 @@ static int arc_hlist_build(struct arc_sealer *s, const char *hdr, size_t len, ch
     return 0;
 }
 
-/* arc_token_ok - an authserv-id we write unquoted: letters, digits, ".", "-", "_" */
-static int arc_token_ok(const char *s)
+/* arc_authserv_id_ok - see arc.h */
+int arc_authserv_id_ok(const char *s)
 {
     size_t len = strlen(s);
     if (len == 0 || len > ARC_AUTHSERV_ID_MAX)
@@ -327,7 +327,7 @@ int arc_seal(struct arc_sealer *s, const char *hdr, size_t len,
         dkim_errf(err, errlen, "the ARC-Message-Signature needs the relaxed body hash");
         return -1;
     }
-    if (authserv_id == NULL || !arc_token_ok(authserv_id)) {
+    if (authserv_id == NULL || !arc_authserv_id_ok(authserv_id)) {
         dkim_errf(err, errlen, "bad authserv-id (letters, digits, \".\", \"-\", \"_\")");
         return -1;
     }

@@ -145,6 +145,13 @@ static int signpool_route_load(const struct coex_config *cfg, struct cfg_route *
         const struct cfg_dkim_key *k = &r->arc_key;
         char kerr[200];
         line = k->line;
+        if (!arc_authserv_id_ok(sr->authserv_id)) {
+            snprintf(why, sizeof(why),
+                     "authserv_id '%.80s' must be one token of letters, digits, '.', '-', '_' "
+                     "(the hostname when authserv_id is not set)",
+                     sr->authserv_id);
+            goto fail_arc;
+        }
         if (signpool_read_file(k->file, &pem, why, sizeof(why)) < 0)
             goto fail_arc;
         sr->arc_key = dkim_key_new(pem.data, pem.len, k->domain, k->selector, kerr, sizeof(kerr));
